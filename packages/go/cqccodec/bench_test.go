@@ -9,10 +9,12 @@ package cqccodec_test
 // (fast-grpc: one copy of the frame shared by the strings), for OrderBook 2x5, 2x50, 2x500 (the
 // Binance snapshot example with generated levels, as internal/vrt's benchmarks), Order, ExecutionReport,
 // Trade and Price.
-// BenchmarkStream/<book>/<bytes|shipped|fast>: a real gRPC server on 127.0.0.1 (TCP) streams StreamOrderBook
-// responses to a Go client: "shipped" with gRPC's default codec at both ends, "fast" with cqccodec at both
-// ends, "bytes" the same frames pre-encoded and received as raw []byte (the ceiling). ns/op is per message;
-// MB/s counts the frames' bytes.
+// BenchmarkStream/<book>/<bytes|shipped|fast|fast-reuse>: a real gRPC server on 127.0.0.1 (TCP) streams
+// StreamOrderBook responses to a Go client: "shipped" with gRPC's default codec at both ends, "fast" with
+// cqccodec at both ends (the generated stream.Recv, a new message each time), "fast-reuse" the same with
+// the client receiving into one message (cqccodec.NewReceiver), "bytes" the same frames pre-encoded and
+// received as raw []byte (the ceiling). ns/op is per message; MB/s counts the frames' bytes.
+// fast-reuse in BenchmarkCodec is the gRPC codec decoding into one message with cqccodec.Reuse.
 // BenchmarkZSummary (runs last) prints both tables with the ratios: protobuf-go/fast time (>1: the fast path
 // is faster) and each stream's messages/s over the bytes-only stream's. Numbers only: nothing asserts time.
 
@@ -135,6 +137,19 @@ func BenchmarkCodec(b *testing.B) {
 		}{{"protobuf-go", proto.Unmarshal}, {"fast", cqccodec.Unmarshal}, {"fast-grpc", func(b []byte, m proto.Message) error {
 			return grpcCodec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, m)
 		}}}
+		b.Run(c.name+"/decode/fast-reuse", func(b *testing.B) {
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			m := msg.ProtoReflect().New().Interface()
+			target := cqccodec.Reuse(m)
+			for i := 0; i < b.N; i++ {
+				if err := grpcCodec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, target); err != nil {
+					b.Fatal(err)
+				}
+			}
+			benchSink = m
+			record(b)
+		})
 		for _, d := range decoders {
 			b.Run(c.name+"/decode/"+d.name, func(b *testing.B) {
 				b.SetBytes(int64(len(wire)))
@@ -229,7 +244,7 @@ var rawDesc = grpc.ServiceDesc{
 }
 
 // serve starts srv on a loopback TCP port and returns a client connection to it.
-func serve(b *testing.B, srv *grpc.Server, dial ...grpc.DialOption) *grpc.ClientConn {
+func serve(b testing.TB, srv *grpc.Server, dial ...grpc.DialOption) *grpc.ClientConn {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -244,6 +259,9 @@ func serve(b *testing.B, srv *grpc.Server, dial ...grpc.DialOption) *grpc.Client
 	return conn
 }
 
+// frameSizes is the encoded size of each stream's StreamOrderBookResponse, by book.
+var frameSizes = map[string]int{}
+
 func BenchmarkStream(b *testing.B) {
 	for _, levels := range []int{5, 50, 500} {
 		resp := &servicesv1.StreamOrderBookResponse{OrderBook: benchBook(b, levels), ResumeToken: "bench-resume-token-0001"}
@@ -252,6 +270,7 @@ func BenchmarkStream(b *testing.B) {
 			b.Fatal(err)
 		}
 		book := fmt.Sprintf("OrderBook-2x%d", levels)
+		frameSizes[book] = len(frame)
 		b.Run(book+"/bytes", func(b *testing.B) {
 			srv := grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}))
 			srv.RegisterService(&rawDesc, frame)
@@ -288,11 +307,11 @@ func BenchmarkStream(b *testing.B) {
 			}
 			record(b)
 		})
-		for _, codec := range []string{"shipped", "fast"} {
+		for _, codec := range []string{"shipped", "fast", "fast-reuse"} {
 			b.Run(book+"/"+codec, func(b *testing.B) {
 				var serverOpts []grpc.ServerOption
 				var dialOpts []grpc.DialOption
-				if codec == "fast" {
+				if codec != "shipped" {
 					serverOpts = append(serverOpts, cqccodec.ServerOption())
 					dialOpts = append(dialOpts, cqccodec.DialOption())
 				}
@@ -306,9 +325,13 @@ func BenchmarkStream(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				recv := stream.Recv
+				if codec == "fast-reuse" {
+					recv = cqccodec.NewReceiver(stream, &servicesv1.StreamOrderBookResponse{}).Recv
+				}
 				received := 0
 				for {
-					got, err := stream.Recv()
+					got, err := recv()
 					if err == io.EOF {
 						break
 					} else if err != nil {
@@ -347,8 +370,8 @@ func BenchmarkZSummary(b *testing.B) {
 		}
 		var out strings.Builder
 		fmt.Fprintf(&out, "\ngo fast codec (ns/op; ratio = protobuf-go / fast, >1: fast is faster)\n")
-		fmt.Fprintf(&out, "%-18s %12s %12s %7s %12s %7s %12s %12s %7s\n", "message", "decode pbgo", "decode fast", "ratio",
-			"fast (gRPC)", "ratio", "encode pbgo", "encode fast", "ratio")
+		fmt.Fprintf(&out, "%-18s %12s %12s %7s %12s %7s %12s %7s %12s %12s %7s\n", "message", "decode pbgo", "decode fast", "ratio",
+			"fast (gRPC)", "ratio", "gRPC reuse", "ratio", "encode pbgo", "encode fast", "ratio")
 		for _, c := range codecCases {
 			p := "BenchmarkCodec/" + c.name
 			dp, df := ns(p+"/decode/protobuf-go"), ns(p+"/decode/fast")
@@ -356,8 +379,8 @@ func BenchmarkZSummary(b *testing.B) {
 			if math.IsNaN(dp) && math.IsNaN(ep) {
 				continue
 			}
-			dg := ns(p + "/decode/fast-grpc")
-			fmt.Fprintf(&out, "%-18s %12.0f %12.0f %6.2fx %12.0f %6.2fx %12.0f %12.0f %6.2fx\n", c.name, dp, df, dp/df, dg, dp/dg, ep, ef, ep/ef)
+			dg, dr := ns(p+"/decode/fast-grpc"), ns(p+"/decode/fast-reuse")
+			fmt.Fprintf(&out, "%-18s %12.0f %12.0f %6.2fx %12.0f %6.2fx %12.0f %6.2fx %12.0f %12.0f %6.2fx\n", c.name, dp, df, dp/df, dg, dp/dg, dr, dp/dr, ep, ef, ep/ef)
 		}
 		var books []string
 		for _, name := range results.order {
@@ -367,12 +390,18 @@ func BenchmarkZSummary(b *testing.B) {
 		}
 		sort.Strings(books)
 		if len(books) > 0 {
-			fmt.Fprintf(&out, "\ngo stream over TCP 127.0.0.1 (messages/s; ratio = codec / bytes-only stream of the same frames)\n")
-			fmt.Fprintf(&out, "%-18s %12s %12s %7s %12s %7s\n", "stream", "bytes msg/s", "shipped", "ratio", "fast", "ratio")
+			fmt.Fprintf(&out, "\ngo stream over TCP 127.0.0.1 (messages/s, MB/s of frames; ratio = codec / bytes-only stream of the same frames)\n")
+			fmt.Fprintf(&out, "%-18s %6s %16s %22s %22s %22s\n", "stream", "bytes", "bytes-only", "shipped", "fast", "fast + reuse")
 			for _, book := range books {
 				p := "BenchmarkStream/" + book
-				raw, shipped, fast := 1e9/ns(p+"/bytes"), 1e9/ns(p+"/shipped"), 1e9/ns(p+"/fast")
-				fmt.Fprintf(&out, "%-18s %12.0f %12.0f %6.2fx %12.0f %6.2fx\n", book, raw, shipped, shipped/raw, fast, fast/raw)
+				size := frameSizes[book]
+				raw := 1e9 / ns(p+"/bytes")
+				fmt.Fprintf(&out, "%-18s %6d %8.0f %7.1f", book, size, raw, raw*float64(size)/1e6)
+				for _, codec := range []string{"shipped", "fast", "fast-reuse"} {
+					rate := 1e9 / ns(p+"/"+codec)
+					fmt.Fprintf(&out, " %8.0f %6.1f %5.2fx", rate, rate*float64(size)/1e6, rate/raw)
+				}
+				fmt.Fprintln(&out)
 			}
 		}
 		fmt.Print(out.String())

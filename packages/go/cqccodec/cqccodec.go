@@ -132,7 +132,15 @@ func (*Codec) Marshal(v any) (mem.BufferSlice, error) {
 // fields of a message with vtprotobuf methods share one buffer, a copy of the frame that nothing else
 // references (one allocation instead of one per field): keeping any of them keeps that buffer alive
 // (strings.Clone one to keep only it), and a bytes field's capacity ends where the field does.
+// v may be Reuse(m): m then receives the message with its previous storage reused (see Reuse).
 func (*Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*Reused); ok {
+		if vt, ok := r.Message.(reuseMessage); ok {
+			owned := data.Materialize()
+			return unmarshalReuse(owned, r.Message, vt)
+		}
+		v = r.Message
+	}
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("cqccodec: cannot unmarshal into %T: not a proto.Message", v)
@@ -150,6 +158,91 @@ func (*Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
 }
 
+// reuseMessage is a generated message that can decode into its previous content's storage.
+type reuseMessage interface {
+	UnmarshalVTReuse(dAtA []byte, reuse bool) error
+}
+
+// Reused is a message to decode into with its storage reused; create it with Reuse. It is a proto.Message
+// itself (the message it wraps), so a codec other than this one decodes into the wrapped message as usual.
+type Reused struct {
+	proto.Message
+}
+
+// Reuse wraps m so that the fast codec decodes the next message into m reusing what m holds, for a stream
+// received into one message:
+//
+//	resp := &servicesv1.StreamOrderBookResponse{}
+//	target := cqccodec.Reuse(resp)
+//	for {
+//		if err := stream.RecvMsg(target); err != nil { ... } // io.EOF at the end
+//		use(resp) // valid until the next RecvMsg
+//	}
+//
+// (NewReceiver does the same with a typed Recv.) The result is exactly the message a fresh decode gives
+// (proto.Equal, every field reset, unknown fields cleared), but the storage of the previous message is
+// overwritten: its sub-messages (a book inside a stream response), the elements of its repeated message
+// fields (a book's levels, which need no new allocation once the book has been that deep), its optional
+// fields' pointers and its repeated fields' arrays. So nothing of a received message may be kept past the
+// next receive (copy it with proto.Clone to keep it), and m must not share sub-messages with anything else.
+// Strings are not overwritten: each frame is decoded from its own copy, which the message's strings share
+// (a kept string stays valid and keeps its frame in memory). Empty repeated fields may be empty non-nil
+// slices. Messages without generated reuse methods, and inputs the fast decoder refuses, are decoded by
+// protobuf-go as by Unmarshal.
+func Reuse(m proto.Message) *Reused { return &Reused{Message: m} }
+
+// UnmarshalReuse decodes b into m like Unmarshal, reusing m's previous storage as Reuse describes (for a
+// consumer that decodes a sequence of messages from a queue or a file into one message). It copies b once
+// and the decoded strings share that copy (b may be reused by the caller).
+func UnmarshalReuse(b []byte, m proto.Message) error {
+	vt, ok := m.(reuseMessage)
+	if !ok {
+		return Unmarshal(b, m)
+	}
+	return unmarshalReuse(append([]byte(nil), b...), m, vt)
+}
+
+// unmarshalReuse decodes owned (a buffer nobody else holds) into m with reuse, or with protobuf-go when the
+// fast decoder refuses the input.
+func unmarshalReuse(owned []byte, m proto.Message, vt reuseMessage) error {
+	if err := vt.UnmarshalVTReuse(owned, true); err != nil {
+		return proto.Unmarshal(owned, m) // resets m; protobuf-go decides what the fast path refuses
+	}
+	return nil
+}
+
+// Receiver receives a stream's messages into one message of type M with its storage reused (Reuse): each
+// Recv returns the same M, overwritten. The stream must use the fast codec (DialOption, CallOption or
+// Register) for the reuse to happen; with another codec Recv still works and allocates as usual.
+type Receiver[M proto.Message] struct {
+	stream interface{ RecvMsg(m any) error }
+	msg    M
+	target *Reused
+}
+
+// NewReceiver returns a Receiver of stream (a generated client stream such as
+// grpc.ServerStreamingClient[Res], or any grpc.ClientStream or grpc.ServerStream) decoding into m:
+//
+//	stream, err := client.StreamOrderBook(ctx, req, cqccodec.CallOption())
+//	recv := cqccodec.NewReceiver(stream, &servicesv1.StreamOrderBookResponse{})
+//	for {
+//		resp, err := recv.Recv() // io.EOF at the end of the stream
+//		...
+//	}
+func NewReceiver[M proto.Message](stream interface{ RecvMsg(m any) error }, m M) *Receiver[M] {
+	return &Receiver[M]{stream: stream, msg: m, target: Reuse(m)}
+}
+
+// Recv receives the next message into the Receiver's message and returns it (valid until the next Recv).
+// Its error is the stream's RecvMsg error (io.EOF when the stream ended normally).
+func (r *Receiver[M]) Recv() (M, error) {
+	if err := r.stream.RecvMsg(r.target); err != nil {
+		var zero M
+		return zero, err
+	}
+	return r.msg, nil
+}
+
 // unsafeMessage is a generated message whose UnmarshalVTUnsafe aliases strings and bytes to its input.
 type unsafeMessage interface {
 	UnmarshalVTUnsafe(dAtA []byte) error
@@ -160,6 +253,8 @@ var fallback = encoding.GetCodecV2(Name)
 
 func messageOf(v any) proto.Message {
 	switch v := v.(type) {
+	case *Reused:
+		return v.Message
 	case proto.Message:
 		return v
 	case protoadapt.MessageV1:
@@ -215,8 +310,11 @@ func (ConnectCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 }
 
 // Unmarshal decodes data into v (a proto.Message) with Unmarshal (strings are copied: connect-go reuses
-// its buffers).
+// its buffers), or with UnmarshalReuse when v is Reuse(m).
 func (ConnectCodec) Unmarshal(data []byte, v any) error {
+	if r, ok := v.(*Reused); ok {
+		return UnmarshalReuse(data, r.Message)
+	}
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("cqccodec: cannot unmarshal into %T: not a proto.Message", v)

@@ -126,8 +126,10 @@ var mutationsPerCase = func() int {
 	return 6
 }()
 
-func TestCorpusAgreesWithProtobufGo(t *testing.T) {
-	fast := fastTypes(t)
+// forEachInput calls fn on the binary input of every corpus case of a fast message type and on
+// mutationsPerCase seeded mutations of each (mutated is true for those), in a fixed order.
+func forEachInput(t *testing.T, fast map[protoreflect.FullName]protoreflect.MessageType, fn func(label string, mt protoreflect.MessageType, b []byte, mutated bool)) (checked int) {
+	t.Helper()
 	cases, err := corpus.Cases()
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +139,6 @@ func TestCorpusAgreesWithProtobufGo(t *testing.T) {
 		seed = n
 	}
 	rng := rand.New(rand.NewSource(seed))
-	checked, mutated, accepted := 0, 0, 0
 	for _, c := range cases {
 		mt := fast[protoreflect.FullName(c.Type)]
 		if mt == nil {
@@ -148,7 +149,7 @@ func TestCorpusAgreesWithProtobufGo(t *testing.T) {
 			continue
 		}
 		checked++
-		agree(t, c.Name, mt, b)
+		fn(c.Name, mt, b, false)
 		// Seeded mutations: a flipped byte, a truncation, an inserted byte (the corpus is mostly valid input).
 		for i := 0; i < mutationsPerCase && len(b) > 0; i++ {
 			m := append([]byte(nil), b...)
@@ -161,15 +162,27 @@ func TestCorpusAgreesWithProtobufGo(t *testing.T) {
 				at := rng.Intn(len(m) + 1)
 				m = append(m[:at], append([]byte{byte(rng.Intn(256))}, m[at:]...)...)
 			}
-			mutated++
-			if agree(t, c.Name+" (mutated)", mt, m) {
-				accepted++
-			}
+			fn(c.Name+" (mutated)", mt, m, true)
 		}
 	}
 	if checked < 100 {
 		t.Fatalf("only %d corpus cases of fast message types: the corpus reader or the type set changed", checked)
 	}
+	return checked
+}
+
+func TestCorpusAgreesWithProtobufGo(t *testing.T) {
+	fast := fastTypes(t)
+	mutated, accepted := 0, 0
+	checked := forEachInput(t, fast, func(label string, mt protoreflect.MessageType, b []byte, isMutation bool) {
+		ok := agree(t, label, mt, b)
+		if isMutation {
+			mutated++
+			if ok {
+				accepted++
+			}
+		}
+	})
 	t.Logf("%d corpus cases and %d mutations (%d accepted) of %d fast message types agree", checked, mutated, accepted, len(fast))
 }
 

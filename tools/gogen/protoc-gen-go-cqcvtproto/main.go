@@ -4,7 +4,7 @@
 // google.golang.org/protobuf's proto.Unmarshal rejects, and keeps what it keeps:
 //
 //   - a proto3 string field that is not valid UTF-8 is rejected (protobuf-go rejects it; vtprotobuf does
-//     not check);
+//     not check), with one ASCII check of a whole short message first (asciiShortcut);
 //   - a varint whose tenth byte is above 1 (more than 64 bits) is rejected (vtprotobuf drops the bits);
 //   - a field number above 2^29-1 is rejected (vtprotobuf truncates it to int32: it can alias a field);
 //   - packed elements and map entry fields must end at their field's length (vtprotobuf reads on);
@@ -31,6 +31,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	_ "github.com/planetscale/vtprotobuf/features/marshal"
@@ -158,7 +159,7 @@ func harden(src string, checkUTF8 bool) (string, error) {
 		}
 		if m := stringValue.FindStringSubmatch(line); m != nil && checkUTF8 {
 			outLines = append(outLines,
-				indent+"if !utf8.Valid(dAtA[iNdEx:"+m[1]+"]) {",
+				indent+"if !ascii && !utf8.Valid(dAtA[iNdEx:"+m[1]+"]) {",
 				indent+"\treturn vtwire.ErrInvalidUTF8",
 				indent+"}")
 		}
@@ -168,7 +169,7 @@ func harden(src string, checkUTF8 bool) (string, error) {
 				end = "postStringIndex" + m[1]
 			}
 			outLines = append(outLines,
-				indent+"if !utf8.Valid(dAtA[iNdEx:"+end+"]) {",
+				indent+"if !ascii && !utf8.Valid(dAtA[iNdEx:"+end+"]) {",
 				indent+"\treturn vtwire.ErrInvalidUTF8",
 				indent+"}")
 		} else if m == nil && strings.Contains(line, "unsafe.String") {
@@ -216,7 +217,11 @@ func harden(src string, checkUTF8 bool) (string, error) {
 	if bytesRead != loops {
 		return "", fmt.Errorf("%d varint loops but %d byte reads edited", loops, bytesRead)
 	}
-	result := strings.Join(blockAllocate(outLines), "\n")
+	reused, err := reuseUnsafe(blockAllocate(asciiShortcut(outLines)))
+	if err != nil {
+		return "", err
+	}
+	result := strings.Join(reused, "\n")
 	if strings.Contains(result, "protohelpers.Skip(") {
 		return "", fmt.Errorf("a protohelpers.Skip call was not replaced")
 	}
@@ -238,6 +243,27 @@ func harden(src string, checkUTF8 bool) (string, error) {
 		return "", err
 	}
 	return string(formatted), nil
+}
+
+// asciiShortcut starts each UnmarshalVT[Unsafe] that checks strings for UTF-8 with one check that its whole
+// input is short and ASCII (vtwire.ASCII: a book level is), in which case every string in it is valid UTF-8
+// and the per-string utf8.Valid calls are skipped.
+func asciiShortcut(lines []string) []string {
+	var out []string
+	start := -1
+	for _, line := range lines {
+		switch {
+		case unmarshalFunc.MatchString(line):
+			start = len(out)
+		case start >= 0 && line == "}":
+			if slices.ContainsFunc(out[start:], func(l string) bool { return strings.Contains(l, "if !ascii && !utf8.Valid(") }) {
+				out = slices.Insert(out, start+1, "\tascii := vtwire.ASCII(dAtA)")
+			}
+			start = -1
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 var (
@@ -279,6 +305,152 @@ func blockAllocate(lines []string) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+var (
+	unsafeFunc = regexp.MustCompile(`^func \(m \*(\w+)\) UnmarshalVTUnsafe\(dAtA \[\]byte\) error \{$`)
+	// A singular message field: `if m.F == nil {`, `m.F = &T{}`, `}`, then the call decoding into it.
+	nilCheck   = regexp.MustCompile(`^(\s*)if m\.(\w+) == nil \{$`)
+	newMessage = regexp.MustCompile(`^\s*m\.(\w+) = &[\w.]+\{\}$`)
+	directCall = regexp.MustCompile(`^(\s*if err := (?:\(\*vtwire\.\w+\)\()?m\.(\w+)\)?\.)UnmarshalVTUnsafe\(dAtA\[iNdEx:postIndex\]\); err != nil \{$`)
+	// A repeated field's append (elements of message fields come from blockAllocate's blocks).
+	appendElem = regexp.MustCompile(`^\s*m\.(\w+) = append\(m\.(\w+), (?:v|stringValue|&block\w+\[0\])\)$`)
+	blockCheck = regexp.MustCompile(`^(\s*)if len\(block(\w+)\) == 0 \{$`)
+	elemCall   = regexp.MustCompile(`^(\s*if err := m\.(\w+)\[len\(m\.\w+\)-1\]\.)UnmarshalVTUnsafe\(dAtA\[iNdEx:postIndex\]\); err != nil \{$`)
+	// An optional scalar or string field: m.F = &v (or &s, &b), a new pointer per field.
+	optionalPtr = regexp.MustCompile(`^(\s*)m\.(\w+) = &([vsb])$`)
+)
+
+// reuseUnsafe turns each UnmarshalVTUnsafe into UnmarshalVTReuse(dAtA, reuse) (UnmarshalVTUnsafe calls it
+// with false and decodes exactly as before). With reuse, the message's previous content is discarded first
+// and its storage taken again (packages/go/cqccodec.Reuse): singular message fields and optional scalar
+// pointers are reused when the new input sets them (and left nil otherwise, so presence is exact), repeated
+// fields keep their capacity, and the elements of a repeated message field left in its spare capacity by
+// the previous message are decoded into again (each reset first by its own UnmarshalVTReuse); the elements
+// the new message no longer uses are zeroed at the end (vtwire.ClearStale), so they keep no old frame alive.
+// Oneof members, maps and fields decoded through an interface are allocated as before.
+func reuseUnsafe(lines []string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		m := unsafeFunc.FindStringSubmatch(lines[i])
+		if m == nil {
+			out = append(out, lines[i])
+			continue
+		}
+		typ := m[1]
+		end := i + 1
+		for end < len(lines) && lines[end] != "}" {
+			end++
+		}
+		if end == len(lines) || lines[end-1] != "\treturn nil" {
+			return nil, fmt.Errorf("%s.UnmarshalVTUnsafe: no final return nil", typ)
+		}
+		body, err := reuseBody(typ, lines[i+1:end-1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out,
+			"func (m *"+typ+") UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }",
+			"",
+			"// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage",
+			"// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).",
+			"func (m *"+typ+") UnmarshalVTReuse(dAtA []byte, reuse bool) error {")
+		out = append(out, body...)
+		out = append(out, "\treturn nil", "}")
+		i = end
+	}
+	return out, nil
+}
+
+// reuseBody edits one UnmarshalVTUnsafe body (without its final return) as reuseUnsafe describes.
+func reuseBody(typ string, body []string) ([]string, error) {
+	var edited []string
+	var singular, optional, repeated, elements []string
+	seen := map[string]bool{}
+	add := func(list *[]string, field string) {
+		if !seen[field] {
+			seen[field] = true
+			*list = append(*list, field)
+		}
+	}
+	for i := 0; i < len(body); i++ {
+		line := body[i]
+		if m := nilCheck.FindStringSubmatch(line); m != nil && i+3 < len(body) {
+			indent, field := m[1], m[2]
+			n := newMessage.FindStringSubmatch(body[i+1])
+			c := directCall.FindStringSubmatch(body[i+3])
+			if n != nil && n[1] == field && body[i+2] == indent+"}" && c != nil && c[2] == field {
+				add(&singular, field)
+				edited = append(edited,
+					indent+"reused_"+field+" := false",
+					line,
+					indent+"\tm."+field+", reused_"+field+" = vtwire.Next(&old_"+field+")",
+					indent+"}",
+					c[1]+"UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_"+field+"); err != nil {")
+				i += 3
+				continue
+			}
+		}
+		if m := blockCheck.FindStringSubmatch(line); m != nil && i+6 < len(body) {
+			indent, field := m[1], m[2]
+			c := elemCall.FindStringSubmatch(body[i+6])
+			if c != nil && c[2] == field && appendElem.MatchString(body[i+4]) {
+				add(&elements, field)
+				edited = append(edited,
+					indent+"if n := len(m."+field+"); reuse && n < cap(m."+field+") && m."+field+"[:n+1][n] != nil {",
+					indent+"\tm."+field+" = m."+field+"[:n+1]",
+					indent+"} else {")
+				for _, l := range body[i : i+6] {
+					edited = append(edited, "\t"+l)
+				}
+				edited = append(edited, indent+"}", c[1]+"UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {")
+				i += 6
+				continue
+			}
+		}
+		if m := appendElem.FindStringSubmatch(line); m != nil && m[1] == m[2] {
+			add(&repeated, m[1])
+		}
+		if m := optionalPtr.FindStringSubmatch(line); m != nil {
+			add(&optional, m[2])
+			line = m[1] + "m." + m[2] + " = vtwire.Ptr(&old_" + m[2] + ", " + m[3] + ")"
+		}
+		edited = append(edited, line)
+	}
+	var prologue []string
+	olds := append(append([]string(nil), singular...), optional...)
+	for _, field := range olds {
+		prologue = append(prologue, "\told_"+field+" := m."+field)
+	}
+	for _, field := range elements {
+		prologue = append(prologue, "\toldLen_"+field+" := len(m."+field+")")
+	}
+	keep := []string{}
+	for _, field := range append(append([]string(nil), elements...), repeated...) {
+		keep = append(keep, field+": m."+field+"[:0]")
+	}
+	prologue = append(prologue, "\tif reuse {", "\t\t*m = "+typ+"{"+strings.Join(keep, ", ")+"}")
+	if len(olds) > 0 {
+		prologue = append(prologue, "\t} else {")
+		for _, field := range olds {
+			prologue = append(prologue, "\t\told_"+field+" = nil")
+		}
+	}
+	prologue = append(prologue, "\t}")
+	// The block declarations blockAllocate put first stay first.
+	split := 0
+	for split < len(edited) && strings.HasPrefix(edited[split], "\tvar block") {
+		split++
+	}
+	result := append(append(append([]string(nil), edited[:split]...), prologue...), edited[split:]...)
+	if len(elements) > 0 {
+		result = append(result, "\tif reuse {")
+		for _, field := range elements {
+			result = append(result, "\t\tvtwire.ClearStale(m."+field+", oldLen_"+field+")")
+		}
+		result = append(result, "\t}")
+	}
+	return result, nil
 }
 
 // mapWireType is the wire type a map entry's key or value branch decodes, from its first lines

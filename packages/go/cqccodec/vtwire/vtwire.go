@@ -7,6 +7,7 @@
 package vtwire
 
 import (
+	"encoding/binary"
 	"errors"
 	"unicode/utf8"
 
@@ -74,6 +75,68 @@ func Grow[E any](s []*E, n int) []*E {
 	return s
 }
 
+// MaxASCII is the longest input ASCII checks: longer messages check each string on its own.
+const MaxASCII = 128
+
+// ASCII reports whether b, a message's encoding, is at most MaxASCII bytes long and all ASCII (every byte
+// below 0x80): then every string field in it is valid UTF-8 and needs no check of its own (a book level's
+// price and size are ASCII; one check of its ~25 bytes replaces two utf8.Valid calls).
+func ASCII(b []byte) bool {
+	if len(b) > MaxASCII {
+		return false
+	}
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// Next returns the message *old for UnmarshalVTReuse to decode into again (and sets *old to nil, so it is
+// taken once) and true, or a new zero message and false when *old is nil.
+func Next[E any](old **E) (*E, bool) {
+	if p := *old; p != nil {
+		*old = nil
+		return p, true
+	}
+	return new(E), false
+}
+
+// Ptr returns a pointer to v for an optional field: *old (then set to nil) overwritten with v when it is
+// not nil, else a new pointer.
+func Ptr[E any](old **E, v E) *E {
+	p := *old
+	if p == nil {
+		p = new(E)
+	} else {
+		*old = nil
+	}
+	*p = v
+	return p
+}
+
+// ClearStale zeroes the elements s[len(s):oldLen] of a repeated message field that UnmarshalVTReuse
+// decoded into before and no longer uses, so that they keep nothing of the previous message (its frame)
+// alive; they stay in s's spare capacity for the next message.
+func ClearStale[E any](s []*E, oldLen int) {
+	if oldLen <= len(s) || oldLen > cap(s) {
+		return
+	}
+	var zero E
+	for _, p := range s[len(s):oldLen] {
+		if p != nil {
+			*p = zero
+		}
+	}
+}
+
 // Timestamp is google.protobuf.Timestamp with exact vtprotobuf-style methods (unknown fields kept).
 type Timestamp timestamppb.Timestamp
 
@@ -86,6 +149,15 @@ type FieldMask fieldmaskpb.FieldMask
 
 // UnmarshalVTUnsafe is UnmarshalVT (nothing of it aliases dAtA).
 func (m *Timestamp) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVT(dAtA) }
+
+// UnmarshalVTReuse is UnmarshalVT, after resetting m when reuse is set (the generated UnmarshalVTReuse of
+// the message that holds m decides).
+func (m *Timestamp) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		(*timestamppb.Timestamp)(m).Reset()
+	}
+	return m.UnmarshalVT(dAtA)
+}
 
 // SizeVT is the encoded size, as proto.Size.
 func (m *Timestamp) SizeVT() int {
@@ -113,6 +185,15 @@ func (m *Timestamp) UnmarshalVT(dAtA []byte) error {
 // UnmarshalVTUnsafe is UnmarshalVT (nothing of it aliases dAtA).
 func (m *Duration) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVT(dAtA) }
 
+// UnmarshalVTReuse is UnmarshalVT, after resetting m when reuse is set (the generated UnmarshalVTReuse of
+// the message that holds m decides).
+func (m *Duration) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		(*durationpb.Duration)(m).Reset()
+	}
+	return m.UnmarshalVT(dAtA)
+}
+
 // SizeVT is the encoded size, as proto.Size.
 func (m *Duration) SizeVT() int {
 	if m == nil {
@@ -138,6 +219,15 @@ func (m *Duration) UnmarshalVT(dAtA []byte) error {
 
 // UnmarshalVTUnsafe is UnmarshalVT (nothing of it aliases dAtA).
 func (m *FieldMask) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVT(dAtA) }
+
+// UnmarshalVTReuse is UnmarshalVT, after resetting m when reuse is set (the generated UnmarshalVTReuse of
+// the message that holds m decides).
+func (m *FieldMask) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		(*fieldmaskpb.FieldMask)(m).Reset()
+	}
+	return m.UnmarshalVT(dAtA)
+}
 
 // SizeVT is the encoded size, as proto.Size.
 func (m *FieldMask) SizeVT() int {

@@ -718,6 +718,7 @@ func (m *BarSpecification) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Candle) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -785,7 +786,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -862,7 +863,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Open = string(dAtA[iNdEx:postIndex])
@@ -900,7 +901,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.High = string(dAtA[iNdEx:postIndex])
@@ -938,7 +939,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Low = string(dAtA[iNdEx:postIndex])
@@ -976,7 +977,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Close = string(dAtA[iNdEx:postIndex])
@@ -1014,7 +1015,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Volume = string(dAtA[iNdEx:postIndex])
@@ -1052,7 +1053,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1091,7 +1092,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1153,7 +1154,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1192,7 +1193,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1231,7 +1232,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1478,6 +1479,7 @@ func (m *Candle) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *VWAP) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1545,7 +1547,7 @@ func (m *VWAP) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -1583,7 +1585,7 @@ func (m *VWAP) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Vwap = string(dAtA[iNdEx:postIndex])
@@ -1699,7 +1701,7 @@ func (m *VWAP) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1738,7 +1740,7 @@ func (m *VWAP) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1912,6 +1914,15 @@ func (m *VWAP) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BarSpecification) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BarSpecification) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = BarSpecification{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2078,7 +2089,40 @@ func (m *BarSpecification) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Candle) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Specification := m.Specification
+	old_OpenTime := m.OpenTime
+	old_CloseTime := m.CloseTime
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_QuoteVolume := m.QuoteVolume
+	old_ContractVolume := m.ContractVolume
+	old_TradeCount := m.TradeCount
+	old_TakerBuyBaseVolume := m.TakerBuyBaseVolume
+	old_TakerBuyQuoteVolume := m.TakerBuyQuoteVolume
+	old_Vwap := m.Vwap
+	if reuse {
+		*m = Candle{}
+	} else {
+		old_Specification = nil
+		old_OpenTime = nil
+		old_CloseTime = nil
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_QuoteVolume = nil
+		old_ContractVolume = nil
+		old_TradeCount = nil
+		old_TakerBuyBaseVolume = nil
+		old_TakerBuyQuoteVolume = nil
+		old_Vwap = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2148,7 +2192,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2187,10 +2231,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Specification := false
 			if m.Specification == nil {
-				m.Specification = &BarSpecification{}
+				m.Specification, reused_Specification = vtwire.Next(&old_Specification)
 			}
-			if err := m.Specification.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Specification.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Specification); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2229,7 +2274,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2271,7 +2316,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2313,7 +2358,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2355,7 +2400,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2397,7 +2442,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2439,13 +2484,13 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteVolume = &s
+			m.QuoteVolume = vtwire.Ptr(&old_QuoteVolume, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -2482,13 +2527,13 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ContractVolume = &s
+			m.ContractVolume = vtwire.Ptr(&old_ContractVolume, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 0 {
@@ -2512,7 +2557,7 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.TradeCount = &v
+			m.TradeCount = vtwire.Ptr(&old_TradeCount, v)
 		case 11:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field TakerBuyBaseVolume", wireType)
@@ -2548,13 +2593,13 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TakerBuyBaseVolume = &s
+			m.TakerBuyBaseVolume = vtwire.Ptr(&old_TakerBuyBaseVolume, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -2591,13 +2636,13 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TakerBuyQuoteVolume = &s
+			m.TakerBuyQuoteVolume = vtwire.Ptr(&old_TakerBuyQuoteVolume, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -2634,13 +2679,13 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Vwap = &s
+			m.Vwap = vtwire.Ptr(&old_Vwap, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -2674,10 +2719,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OpenTime := false
 			if m.OpenTime == nil {
-				m.OpenTime = &timestamppb1.Timestamp{}
+				m.OpenTime, reused_OpenTime = vtwire.Next(&old_OpenTime)
 			}
-			if err := (*vtwire.Timestamp)(m.OpenTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.OpenTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OpenTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2713,10 +2759,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CloseTime := false
 			if m.CloseTime == nil {
-				m.CloseTime = &timestamppb1.Timestamp{}
+				m.CloseTime, reused_CloseTime = vtwire.Next(&old_CloseTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CloseTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2775,10 +2822,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2814,10 +2862,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2853,10 +2902,11 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2882,7 +2932,30 @@ func (m *Candle) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *VWAP) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_StartTime := m.StartTime
+	old_EndTime := m.EndTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_Volume := m.Volume
+	old_QuoteVolume := m.QuoteVolume
+	old_TradeCount := m.TradeCount
+	if reuse {
+		*m = VWAP{}
+	} else {
+		old_StartTime = nil
+		old_EndTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_Volume = nil
+		old_QuoteVolume = nil
+		old_TradeCount = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2952,7 +3025,7 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2994,7 +3067,7 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3033,10 +3106,11 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StartTime := false
 			if m.StartTime == nil {
-				m.StartTime = &timestamppb1.Timestamp{}
+				m.StartTime, reused_StartTime = vtwire.Next(&old_StartTime)
 			}
-			if err := (*vtwire.Timestamp)(m.StartTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.StartTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StartTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3072,10 +3146,11 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EndTime := false
 			if m.EndTime == nil {
-				m.EndTime = &timestamppb1.Timestamp{}
+				m.EndTime, reused_EndTime = vtwire.Next(&old_EndTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EndTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EndTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EndTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3114,13 +3189,13 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume = &s
+			m.Volume = vtwire.Ptr(&old_Volume, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -3157,13 +3232,13 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteVolume = &s
+			m.QuoteVolume = vtwire.Ptr(&old_QuoteVolume, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 0 {
@@ -3187,7 +3262,7 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.TradeCount = &v
+			m.TradeCount = vtwire.Ptr(&old_TradeCount, v)
 		case 8:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field PriceType", wireType)
@@ -3264,10 +3339,11 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3303,10 +3379,11 @@ func (m *VWAP) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex

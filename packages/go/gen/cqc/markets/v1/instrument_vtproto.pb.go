@@ -2449,6 +2449,7 @@ func (m *LendingBorrow) SizeVT() (n int) {
 }
 
 func (m *Instrument) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2516,7 +2517,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.InstrumentId = string(dAtA[iNdEx:postIndex])
@@ -2554,7 +2555,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.InstrumentType = string(dAtA[iNdEx:postIndex])
@@ -2592,7 +2593,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Name = string(dAtA[iNdEx:postIndex])
@@ -2652,7 +2653,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BaseAssetId = string(dAtA[iNdEx:postIndex])
@@ -2690,7 +2691,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2729,7 +2730,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3298,7 +3299,7 @@ func (m *Instrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Etag = string(dAtA[iNdEx:postIndex])
@@ -3619,6 +3620,7 @@ func (m *FutureContract) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ComboLeg) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3686,7 +3688,7 @@ func (m *ComboLeg) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.InstrumentId = string(dAtA[iNdEx:postIndex])
@@ -3724,7 +3726,7 @@ func (m *ComboLeg) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Ratio = string(dAtA[iNdEx:postIndex])
@@ -3775,6 +3777,7 @@ func (m *ComboLeg) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
 	var blockLegs []ComboLeg
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3884,7 +3887,7 @@ func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Strategy = string(dAtA[iNdEx:postIndex])
@@ -3973,6 +3976,7 @@ func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4040,7 +4044,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4079,7 +4083,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SourceName = string(dAtA[iNdEx:postIndex])
@@ -4117,7 +4121,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4156,7 +4160,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueSymbol = string(dAtA[iNdEx:postIndex])
@@ -4185,6 +4189,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 }
 func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 	var blockConstituents []IndexConstituent
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4252,7 +4257,7 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Provider = string(dAtA[iNdEx:postIndex])
@@ -4290,7 +4295,7 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueIndexName = string(dAtA[iNdEx:postIndex])
@@ -4370,7 +4375,7 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4438,6 +4443,7 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4505,7 +4511,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OptionType = string(dAtA[iNdEx:postIndex])
@@ -4543,7 +4549,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ExerciseStyle = string(dAtA[iNdEx:postIndex])
@@ -4581,7 +4587,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Strike = string(dAtA[iNdEx:postIndex])
@@ -4619,7 +4625,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StrikeAssetId = string(dAtA[iNdEx:postIndex])
@@ -4657,7 +4663,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PremiumAssetId = string(dAtA[iNdEx:postIndex])
@@ -4756,7 +4762,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4795,7 +4801,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Family = string(dAtA[iNdEx:postIndex])
@@ -4833,7 +4839,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SeriesKey = string(dAtA[iNdEx:postIndex])
@@ -4883,6 +4889,7 @@ func (m *OptionSeries) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4950,7 +4957,7 @@ func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4989,7 +4996,7 @@ func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5028,7 +5035,7 @@ func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5067,7 +5074,7 @@ func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5163,6 +5170,7 @@ func (m *RateCurve) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *InterestRateStrategy) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5230,7 +5238,7 @@ func (m *InterestRateStrategy) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StrategyAddress = string(dAtA[iNdEx:postIndex])
@@ -5346,7 +5354,7 @@ func (m *InterestRateStrategy) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5385,7 +5393,7 @@ func (m *InterestRateStrategy) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5816,6 +5824,7 @@ func (m *LendingReserveFlags) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5905,7 +5914,7 @@ func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Label = string(dAtA[iNdEx:postIndex])
@@ -5943,7 +5952,7 @@ func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5982,7 +5991,7 @@ func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6021,7 +6030,7 @@ func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6050,6 +6059,7 @@ func (m *EModeCategory) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6117,7 +6127,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RewardDeploymentId = string(dAtA[iNdEx:postIndex])
@@ -6155,7 +6165,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6294,7 +6304,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6333,7 +6343,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DistributorAddress = string(dAtA[iNdEx:postIndex])
@@ -6371,7 +6381,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6410,7 +6420,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6449,7 +6459,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6488,7 +6498,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6517,6 +6527,7 @@ func (m *RewardEmission) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6584,7 +6595,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Protocol = string(dAtA[iNdEx:postIndex])
@@ -6622,7 +6633,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketName = string(dAtA[iNdEx:postIndex])
@@ -6660,7 +6671,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ChainId = string(dAtA[iNdEx:postIndex])
@@ -6698,7 +6709,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PoolAddress = string(dAtA[iNdEx:postIndex])
@@ -6736,7 +6747,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.UnderlyingDeploymentId = string(dAtA[iNdEx:postIndex])
@@ -6813,7 +6824,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6852,7 +6863,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6891,7 +6902,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6930,7 +6941,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6969,7 +6980,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7008,7 +7019,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7047,7 +7058,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7164,7 +7175,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OracleAddress = string(dAtA[iNdEx:postIndex])
@@ -7224,7 +7235,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7263,7 +7274,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7302,7 +7313,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7341,7 +7352,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7371,6 +7382,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 }
 func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 	var blockRewards []RewardEmission
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7477,7 +7489,7 @@ func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7549,6 +7561,7 @@ func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 }
 func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
 	var blockRewards []RewardEmission
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7677,7 +7690,7 @@ func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7747,7 +7760,28 @@ func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Instrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ListingTime := m.ListingTime
+	old_SourceRecord := m.SourceRecord
+	old_CreateTime := m.CreateTime
+	old_UpdateTime := m.UpdateTime
+	old_QuoteAssetId := m.QuoteAssetId
+	old_SettlementAssetId := m.SettlementAssetId
+	if reuse {
+		*m = Instrument{}
+	} else {
+		old_ListingTime = nil
+		old_SourceRecord = nil
+		old_CreateTime = nil
+		old_UpdateTime = nil
+		old_QuoteAssetId = nil
+		old_SettlementAssetId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7817,7 +7851,7 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7859,7 +7893,7 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7901,7 +7935,7 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7965,7 +7999,7 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8007,13 +8041,13 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteAssetId = &s
+			m.QuoteAssetId = vtwire.Ptr(&old_QuoteAssetId, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -8050,13 +8084,13 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SettlementAssetId = &s
+			m.SettlementAssetId = vtwire.Ptr(&old_SettlementAssetId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 0 {
@@ -8112,10 +8146,11 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ListingTime := false
 			if m.ListingTime == nil {
-				m.ListingTime = &timestamppb1.Timestamp{}
+				m.ListingTime, reused_ListingTime = vtwire.Next(&old_ListingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ListingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ListingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ListingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8503,10 +8538,11 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8542,10 +8578,11 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8581,10 +8618,11 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8623,7 +8661,7 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8652,7 +8690,14 @@ func (m *Instrument) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *SpotInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *SpotInstrument) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SpotInstrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SpotInstrument{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8709,7 +8754,14 @@ func (m *SpotInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *PerpContract) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *PerpContract) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PerpContract) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = PerpContract{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8766,7 +8818,19 @@ func (m *PerpContract) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *FutureContract) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FutureContract) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FutureContract) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ExpiryTime := m.ExpiryTime
+	old_DeliveryTime := m.DeliveryTime
+	if reuse {
+		*m = FutureContract{}
+	} else {
+		old_ExpiryTime = nil
+		old_DeliveryTime = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8833,10 +8897,11 @@ func (m *FutureContract) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpiryTime := false
 			if m.ExpiryTime == nil {
-				m.ExpiryTime = &timestamppb1.Timestamp{}
+				m.ExpiryTime, reused_ExpiryTime = vtwire.Next(&old_ExpiryTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpiryTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8872,10 +8937,11 @@ func (m *FutureContract) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_DeliveryTime := false
 			if m.DeliveryTime == nil {
-				m.DeliveryTime = &timestamppb1.Timestamp{}
+				m.DeliveryTime, reused_DeliveryTime = vtwire.Next(&old_DeliveryTime)
 			}
-			if err := (*vtwire.Timestamp)(m.DeliveryTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.DeliveryTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_DeliveryTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8945,7 +9011,15 @@ func (m *FutureContract) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ComboLeg) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = ComboLeg{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9015,7 +9089,7 @@ func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9057,7 +9131,7 @@ func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9109,7 +9183,21 @@ func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ComboInstrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockLegs []ComboLeg
+	old_ExpiryTime := m.ExpiryTime
+	oldLen_Legs := len(m.Legs)
+	if reuse {
+		*m = ComboInstrument{Legs: m.Legs[:0]}
+	} else {
+		old_ExpiryTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9176,13 +9264,17 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockLegs) == 0 {
-				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs), postIndex-iNdEx, l-postIndex))
-				m.Legs = vtwire.Grow(m.Legs, len(blockLegs))
+			if n := len(m.Legs); reuse && n < cap(m.Legs) && m.Legs[:n+1][n] != nil {
+				m.Legs = m.Legs[:n+1]
+			} else {
+				if len(blockLegs) == 0 {
+					blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs), postIndex-iNdEx, l-postIndex))
+					m.Legs = vtwire.Grow(m.Legs, len(blockLegs))
+				}
+				m.Legs = append(m.Legs, &blockLegs[0])
+				blockLegs = blockLegs[1:]
 			}
-			m.Legs = append(m.Legs, &blockLegs[0])
-			blockLegs = blockLegs[1:]
-			if err := m.Legs[len(m.Legs)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Legs[len(m.Legs)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9221,7 +9313,7 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9260,10 +9352,11 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpiryTime := false
 			if m.ExpiryTime == nil {
-				m.ExpiryTime = &timestamppb1.Timestamp{}
+				m.ExpiryTime, reused_ExpiryTime = vtwire.Next(&old_ExpiryTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpiryTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9309,9 +9402,27 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Legs, oldLen_Legs)
+	}
 	return nil
 }
 func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *IndexConstituent) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketId := m.MarketId
+	old_Weight := m.Weight
+	if reuse {
+		*m = IndexConstituent{}
+	} else {
+		old_MarketId = nil
+		old_Weight = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9381,13 +9492,13 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -9424,7 +9535,7 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9466,13 +9577,13 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Weight = &s
+			m.Weight = vtwire.Ptr(&old_Weight, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -9509,7 +9620,7 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9539,7 +9650,23 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *IndexInstrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockConstituents []IndexConstituent
+	old_CalculationInterval := m.CalculationInterval
+	old_MethodologyUrl := m.MethodologyUrl
+	oldLen_Constituents := len(m.Constituents)
+	if reuse {
+		*m = IndexInstrument{Constituents: m.Constituents[:0]}
+	} else {
+		old_CalculationInterval = nil
+		old_MethodologyUrl = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9609,7 +9736,7 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9651,7 +9778,7 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9690,13 +9817,17 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockConstituents) == 0 {
-				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents), postIndex-iNdEx, l-postIndex))
-				m.Constituents = vtwire.Grow(m.Constituents, len(blockConstituents))
+			if n := len(m.Constituents); reuse && n < cap(m.Constituents) && m.Constituents[:n+1][n] != nil {
+				m.Constituents = m.Constituents[:n+1]
+			} else {
+				if len(blockConstituents) == 0 {
+					blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents), postIndex-iNdEx, l-postIndex))
+					m.Constituents = vtwire.Grow(m.Constituents, len(blockConstituents))
+				}
+				m.Constituents = append(m.Constituents, &blockConstituents[0])
+				blockConstituents = blockConstituents[1:]
 			}
-			m.Constituents = append(m.Constituents, &blockConstituents[0])
-			blockConstituents = blockConstituents[1:]
-			if err := m.Constituents[len(m.Constituents)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Constituents[len(m.Constituents)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9735,13 +9866,13 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MethodologyUrl = &s
+			m.MethodologyUrl = vtwire.Ptr(&old_MethodologyUrl, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -9775,10 +9906,11 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CalculationInterval := false
 			if m.CalculationInterval == nil {
-				m.CalculationInterval = &durationpb1.Duration{}
+				m.CalculationInterval, reused_CalculationInterval = vtwire.Next(&old_CalculationInterval)
 			}
-			if err := (*vtwire.Duration)(m.CalculationInterval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.CalculationInterval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CalculationInterval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9802,9 +9934,25 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Constituents, oldLen_Constituents)
+	}
 	return nil
 }
-func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OptionSeries) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ExpiryTime := m.ExpiryTime
+	old_UnderlyingInstrumentId := m.UnderlyingInstrumentId
+	if reuse {
+		*m = OptionSeries{}
+	} else {
+		old_ExpiryTime = nil
+		old_UnderlyingInstrumentId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9874,7 +10022,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9916,7 +10064,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9958,7 +10106,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10000,7 +10148,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10042,7 +10190,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10081,10 +10229,11 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpiryTime := false
 			if m.ExpiryTime == nil {
-				m.ExpiryTime = &timestamppb1.Timestamp{}
+				m.ExpiryTime, reused_ExpiryTime = vtwire.Next(&old_ExpiryTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpiryTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpiryTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10145,13 +10294,13 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.UnderlyingInstrumentId = &s
+			m.UnderlyingInstrumentId = vtwire.Ptr(&old_UnderlyingInstrumentId, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -10188,7 +10337,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10230,7 +10379,7 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10281,7 +10430,26 @@ func (m *OptionSeries) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RateCurve) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_BaseRate := m.BaseRate
+	old_Kink := m.Kink
+	old_SlopeBelowKink := m.SlopeBelowKink
+	old_SlopeAboveKink := m.SlopeAboveKink
+	old_PeriodsPerYear := m.PeriodsPerYear
+	if reuse {
+		*m = RateCurve{}
+	} else {
+		old_BaseRate = nil
+		old_Kink = nil
+		old_SlopeBelowKink = nil
+		old_SlopeAboveKink = nil
+		old_PeriodsPerYear = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10351,13 +10519,13 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseRate = &s
+			m.BaseRate = vtwire.Ptr(&old_BaseRate, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -10394,13 +10562,13 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Kink = &s
+			m.Kink = vtwire.Ptr(&old_Kink, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -10437,13 +10605,13 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SlopeBelowKink = &s
+			m.SlopeBelowKink = vtwire.Ptr(&old_SlopeBelowKink, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -10480,13 +10648,13 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SlopeAboveKink = &s
+			m.SlopeAboveKink = vtwire.Ptr(&old_SlopeAboveKink, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -10554,7 +10722,7 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.PeriodsPerYear = &v
+			m.PeriodsPerYear = vtwire.Ptr(&old_PeriodsPerYear, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -10578,6 +10746,25 @@ func (m *RateCurve) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *InterestRateStrategy) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_BorrowCurve := m.BorrowCurve
+	old_SupplyCurve := m.SupplyCurve
+	old_StableRateSlope1 := m.StableRateSlope1
+	old_StableRateSlope2 := m.StableRateSlope2
+	if reuse {
+		*m = InterestRateStrategy{}
+	} else {
+		old_BorrowCurve = nil
+		old_SupplyCurve = nil
+		old_StableRateSlope1 = nil
+		old_StableRateSlope2 = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10647,7 +10834,7 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10686,10 +10873,11 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_BorrowCurve := false
 			if m.BorrowCurve == nil {
-				m.BorrowCurve = &RateCurve{}
+				m.BorrowCurve, reused_BorrowCurve = vtwire.Next(&old_BorrowCurve)
 			}
-			if err := m.BorrowCurve.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.BorrowCurve.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_BorrowCurve); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10725,10 +10913,11 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SupplyCurve := false
 			if m.SupplyCurve == nil {
-				m.SupplyCurve = &RateCurve{}
+				m.SupplyCurve, reused_SupplyCurve = vtwire.Next(&old_SupplyCurve)
 			}
-			if err := m.SupplyCurve.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SupplyCurve.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SupplyCurve); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10767,13 +10956,13 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.StableRateSlope1 = &s
+			m.StableRateSlope1 = vtwire.Ptr(&old_StableRateSlope1, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -10810,13 +10999,13 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.StableRateSlope2 = &s
+			m.StableRateSlope2 = vtwire.Ptr(&old_StableRateSlope2, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -10841,6 +11030,15 @@ func (m *InterestRateStrategy) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LendingReserveFlags) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingReserveFlags) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = LendingReserveFlags{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11242,7 +11440,22 @@ func (m *LendingReserveFlags) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *EModeCategory) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Ltv := m.Ltv
+	old_LiquidationThreshold := m.LiquidationThreshold
+	old_LiquidationBonus := m.LiquidationBonus
+	if reuse {
+		*m = EModeCategory{}
+	} else {
+		old_Ltv = nil
+		old_LiquidationThreshold = nil
+		old_LiquidationBonus = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11334,7 +11547,7 @@ func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11376,13 +11589,13 @@ func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Ltv = &s
+			m.Ltv = vtwire.Ptr(&old_Ltv, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -11419,13 +11632,13 @@ func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationThreshold = &s
+			m.LiquidationThreshold = vtwire.Ptr(&old_LiquidationThreshold, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -11462,13 +11675,13 @@ func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationBonus = &s
+			m.LiquidationBonus = vtwire.Ptr(&old_LiquidationBonus, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11492,7 +11705,32 @@ func (m *EModeCategory) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RewardEmission) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_StartTime := m.StartTime
+	old_EndTime := m.EndTime
+	old_EmissionRate := m.EmissionRate
+	old_MinBalance := m.MinBalance
+	old_Apr := m.Apr
+	old_MaxApr := m.MaxApr
+	old_ProjectedApr := m.ProjectedApr
+	old_ProjectedMaxApr := m.ProjectedMaxApr
+	if reuse {
+		*m = RewardEmission{}
+	} else {
+		old_StartTime = nil
+		old_EndTime = nil
+		old_EmissionRate = nil
+		old_MinBalance = nil
+		old_Apr = nil
+		old_MaxApr = nil
+		old_ProjectedApr = nil
+		old_ProjectedMaxApr = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11562,7 +11800,7 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11604,13 +11842,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.EmissionRate = &s
+			m.EmissionRate = vtwire.Ptr(&old_EmissionRate, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 0 {
@@ -11666,10 +11904,11 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StartTime := false
 			if m.StartTime == nil {
-				m.StartTime = &timestamppb1.Timestamp{}
+				m.StartTime, reused_StartTime = vtwire.Next(&old_StartTime)
 			}
-			if err := (*vtwire.Timestamp)(m.StartTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.StartTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StartTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11705,10 +11944,11 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EndTime := false
 			if m.EndTime == nil {
-				m.EndTime = &timestamppb1.Timestamp{}
+				m.EndTime, reused_EndTime = vtwire.Next(&old_EndTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EndTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EndTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EndTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11747,13 +11987,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinBalance = &s
+			m.MinBalance = vtwire.Ptr(&old_MinBalance, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -11790,7 +12030,7 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11832,13 +12072,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Apr = &s
+			m.Apr = vtwire.Ptr(&old_Apr, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -11875,13 +12115,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxApr = &s
+			m.MaxApr = vtwire.Ptr(&old_MaxApr, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -11918,13 +12158,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ProjectedApr = &s
+			m.ProjectedApr = vtwire.Ptr(&old_ProjectedApr, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -11961,13 +12201,13 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ProjectedMaxApr = &s
+			m.ProjectedMaxApr = vtwire.Ptr(&old_ProjectedMaxApr, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11991,7 +12231,44 @@ func (m *RewardEmission) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingReserve) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_RateStrategy := m.RateStrategy
+	old_Flags := m.Flags
+	old_EmodeCategory := m.EmodeCategory
+	old_Ltv := m.Ltv
+	old_LiquidationThreshold := m.LiquidationThreshold
+	old_LiquidationBonus := m.LiquidationBonus
+	old_ReserveFactor := m.ReserveFactor
+	old_SupplyCap := m.SupplyCap
+	old_BorrowCap := m.BorrowCap
+	old_DebtCeiling := m.DebtCeiling
+	old_LiquidationPenalty := m.LiquidationPenalty
+	old_CollateralSaleDiscountFactor := m.CollateralSaleDiscountFactor
+	old_TargetReserves := m.TargetReserves
+	old_MinBorrow := m.MinBorrow
+	if reuse {
+		*m = LendingReserve{}
+	} else {
+		old_RateStrategy = nil
+		old_Flags = nil
+		old_EmodeCategory = nil
+		old_Ltv = nil
+		old_LiquidationThreshold = nil
+		old_LiquidationBonus = nil
+		old_ReserveFactor = nil
+		old_SupplyCap = nil
+		old_BorrowCap = nil
+		old_DebtCeiling = nil
+		old_LiquidationPenalty = nil
+		old_CollateralSaleDiscountFactor = nil
+		old_TargetReserves = nil
+		old_MinBorrow = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12061,7 +12338,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12103,7 +12380,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12145,7 +12422,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12187,7 +12464,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12229,7 +12506,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12268,10 +12545,11 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_RateStrategy := false
 			if m.RateStrategy == nil {
-				m.RateStrategy = &InterestRateStrategy{}
+				m.RateStrategy, reused_RateStrategy = vtwire.Next(&old_RateStrategy)
 			}
-			if err := m.RateStrategy.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.RateStrategy.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_RateStrategy); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12310,13 +12588,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Ltv = &s
+			m.Ltv = vtwire.Ptr(&old_Ltv, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -12353,13 +12631,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationThreshold = &s
+			m.LiquidationThreshold = vtwire.Ptr(&old_LiquidationThreshold, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -12396,13 +12674,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationBonus = &s
+			m.LiquidationBonus = vtwire.Ptr(&old_LiquidationBonus, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -12439,13 +12717,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ReserveFactor = &s
+			m.ReserveFactor = vtwire.Ptr(&old_ReserveFactor, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -12482,13 +12760,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SupplyCap = &s
+			m.SupplyCap = vtwire.Ptr(&old_SupplyCap, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -12525,13 +12803,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BorrowCap = &s
+			m.BorrowCap = vtwire.Ptr(&old_BorrowCap, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -12568,13 +12846,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DebtCeiling = &s
+			m.DebtCeiling = vtwire.Ptr(&old_DebtCeiling, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -12608,10 +12886,11 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Flags := false
 			if m.Flags == nil {
-				m.Flags = &LendingReserveFlags{}
+				m.Flags, reused_Flags = vtwire.Next(&old_Flags)
 			}
-			if err := m.Flags.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Flags.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Flags); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12647,10 +12926,11 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EmodeCategory := false
 			if m.EmodeCategory == nil {
-				m.EmodeCategory = &EModeCategory{}
+				m.EmodeCategory, reused_EmodeCategory = vtwire.Next(&old_EmodeCategory)
 			}
-			if err := m.EmodeCategory.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.EmodeCategory.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EmodeCategory); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12689,7 +12969,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12753,13 +13033,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationPenalty = &s
+			m.LiquidationPenalty = vtwire.Ptr(&old_LiquidationPenalty, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -12796,13 +13076,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CollateralSaleDiscountFactor = &s
+			m.CollateralSaleDiscountFactor = vtwire.Ptr(&old_CollateralSaleDiscountFactor, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -12839,13 +13119,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TargetReserves = &s
+			m.TargetReserves = vtwire.Ptr(&old_TargetReserves, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -12882,13 +13162,13 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinBorrow = &s
+			m.MinBorrow = vtwire.Ptr(&old_MinBorrow, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12912,8 +13192,22 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingDeposit) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockRewards []RewardEmission
+	old_Reserve := m.Reserve
+	old_ReceiptTokenDeploymentId := m.ReceiptTokenDeploymentId
+	oldLen_Rewards := len(m.Rewards)
+	if reuse {
+		*m = LendingDeposit{Rewards: m.Rewards[:0]}
+	} else {
+		old_Reserve = nil
+		old_ReceiptTokenDeploymentId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12980,10 +13274,11 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Reserve := false
 			if m.Reserve == nil {
-				m.Reserve = &LendingReserve{}
+				m.Reserve, reused_Reserve = vtwire.Next(&old_Reserve)
 			}
-			if err := m.Reserve.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Reserve.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Reserve); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13022,13 +13317,13 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ReceiptTokenDeploymentId = &s
+			m.ReceiptTokenDeploymentId = vtwire.Ptr(&old_ReceiptTokenDeploymentId, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -13062,13 +13357,17 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
-				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+			if n := len(m.Rewards); reuse && n < cap(m.Rewards) && m.Rewards[:n+1][n] != nil {
+				m.Rewards = m.Rewards[:n+1]
+			} else {
+				if len(blockRewards) == 0 {
+					blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+					m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+				}
+				m.Rewards = append(m.Rewards, &blockRewards[0])
+				blockRewards = blockRewards[1:]
 			}
-			m.Rewards = append(m.Rewards, &blockRewards[0])
-			blockRewards = blockRewards[1:]
-			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13092,10 +13391,27 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Rewards, oldLen_Rewards)
+	}
 	return nil
 }
-func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingBorrow) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockRewards []RewardEmission
+	old_Reserve := m.Reserve
+	old_DebtTokenDeploymentId := m.DebtTokenDeploymentId
+	oldLen_Rewards := len(m.Rewards)
+	if reuse {
+		*m = LendingBorrow{Rewards: m.Rewards[:0]}
+	} else {
+		old_Reserve = nil
+		old_DebtTokenDeploymentId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13162,10 +13478,11 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Reserve := false
 			if m.Reserve == nil {
-				m.Reserve = &LendingReserve{}
+				m.Reserve, reused_Reserve = vtwire.Next(&old_Reserve)
 			}
-			if err := m.Reserve.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Reserve.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Reserve); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13226,13 +13543,13 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DebtTokenDeploymentId = &s
+			m.DebtTokenDeploymentId = vtwire.Ptr(&old_DebtTokenDeploymentId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -13266,13 +13583,17 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
-				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+			if n := len(m.Rewards); reuse && n < cap(m.Rewards) && m.Rewards[:n+1][n] != nil {
+				m.Rewards = m.Rewards[:n+1]
+			} else {
+				if len(blockRewards) == 0 {
+					blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+					m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+				}
+				m.Rewards = append(m.Rewards, &blockRewards[0])
+				blockRewards = blockRewards[1:]
 			}
-			m.Rewards = append(m.Rewards, &blockRewards[0])
-			blockRewards = blockRewards[1:]
-			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13295,6 +13616,9 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.Rewards, oldLen_Rewards)
 	}
 	return nil
 }

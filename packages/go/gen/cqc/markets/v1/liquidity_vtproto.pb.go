@@ -1147,6 +1147,7 @@ func (m *AssetMarketData) SizeVT() (n int) {
 }
 
 func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1214,7 +1215,7 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Distance = string(dAtA[iNdEx:postIndex])
@@ -1252,7 +1253,7 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BidSize = string(dAtA[iNdEx:postIndex])
@@ -1290,7 +1291,7 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AskSize = string(dAtA[iNdEx:postIndex])
@@ -1328,7 +1329,7 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BidNotional = string(dAtA[iNdEx:postIndex])
@@ -1366,7 +1367,7 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AskNotional = string(dAtA[iNdEx:postIndex])
@@ -1443,6 +1444,7 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 	var blockBands []DepthBand
 	var blockTopBids []OrderBookLevel
 	var blockTopAsks []OrderBookLevel
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1510,7 +1512,7 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -1548,7 +1550,7 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ReferencePrice = string(dAtA[iNdEx:postIndex])
@@ -1608,7 +1610,7 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NotionalAssetId = string(dAtA[iNdEx:postIndex])
@@ -1885,6 +1887,7 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ImpactPrice) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1952,7 +1955,7 @@ func (m *ImpactPrice) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Notional = string(dAtA[iNdEx:postIndex])
@@ -1990,7 +1993,7 @@ func (m *ImpactPrice) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2029,7 +2032,7 @@ func (m *ImpactPrice) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2263,6 +2266,7 @@ func (m *MarketDataQuality) UnmarshalVT(dAtA []byte) error {
 func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 	var blockDepthBands []DepthBand
 	var blockImpactPrices []ImpactPrice
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2330,7 +2334,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -2407,7 +2411,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -2445,7 +2449,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2484,7 +2488,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2523,7 +2527,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2562,7 +2566,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2601,7 +2605,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2724,7 +2728,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2763,7 +2767,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2802,7 +2806,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2841,7 +2845,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2997,7 +3001,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3165,6 +3169,7 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3232,7 +3237,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -3270,7 +3275,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -3308,7 +3313,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.QuoteAssetId = string(dAtA[iNdEx:postIndex])
@@ -3346,7 +3351,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3385,7 +3390,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3424,7 +3429,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3463,7 +3468,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3502,7 +3507,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3541,7 +3546,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3580,7 +3585,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3619,7 +3624,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3681,7 +3686,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3720,7 +3725,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3759,7 +3764,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3915,7 +3920,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3954,7 +3959,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3993,7 +3998,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4032,7 +4037,7 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4083,7 +4088,20 @@ func (m *AssetMarketData) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *DepthBand) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_BidLevelCount := m.BidLevelCount
+	old_AskLevelCount := m.AskLevelCount
+	if reuse {
+		*m = DepthBand{}
+	} else {
+		old_BidLevelCount = nil
+		old_AskLevelCount = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4153,7 +4171,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4195,7 +4213,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4237,7 +4255,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4279,7 +4297,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4321,7 +4339,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4350,7 +4368,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.BidLevelCount = &v
+			m.BidLevelCount = vtwire.Ptr(&old_BidLevelCount, v)
 		case 7:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AskLevelCount", wireType)
@@ -4373,7 +4391,7 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.AskLevelCount = &v
+			m.AskLevelCount = vtwire.Ptr(&old_AskLevelCount, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -4396,10 +4414,28 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarketDepth) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockBands []DepthBand
 	var blockTopBids []OrderBookLevel
 	var blockTopAsks []OrderBookLevel
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_LastUpdateId := m.LastUpdateId
+	oldLen_Bands := len(m.Bands)
+	oldLen_TopBids := len(m.TopBids)
+	oldLen_TopAsks := len(m.TopAsks)
+	if reuse {
+		*m = MarketDepth{Bands: m.Bands[:0], TopBids: m.TopBids[:0], TopAsks: m.TopAsks[:0]}
+	} else {
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_LastUpdateId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4469,7 +4505,7 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4511,7 +4547,7 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4575,7 +4611,7 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4614,13 +4650,17 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockBands) == 0 {
-				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands), postIndex-iNdEx, l-postIndex))
-				m.Bands = vtwire.Grow(m.Bands, len(blockBands))
+			if n := len(m.Bands); reuse && n < cap(m.Bands) && m.Bands[:n+1][n] != nil {
+				m.Bands = m.Bands[:n+1]
+			} else {
+				if len(blockBands) == 0 {
+					blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands), postIndex-iNdEx, l-postIndex))
+					m.Bands = vtwire.Grow(m.Bands, len(blockBands))
+				}
+				m.Bands = append(m.Bands, &blockBands[0])
+				blockBands = blockBands[1:]
 			}
-			m.Bands = append(m.Bands, &blockBands[0])
-			blockBands = blockBands[1:]
-			if err := m.Bands[len(m.Bands)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Bands[len(m.Bands)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4656,13 +4696,17 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTopBids) == 0 {
-				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids), postIndex-iNdEx, l-postIndex))
-				m.TopBids = vtwire.Grow(m.TopBids, len(blockTopBids))
+			if n := len(m.TopBids); reuse && n < cap(m.TopBids) && m.TopBids[:n+1][n] != nil {
+				m.TopBids = m.TopBids[:n+1]
+			} else {
+				if len(blockTopBids) == 0 {
+					blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids), postIndex-iNdEx, l-postIndex))
+					m.TopBids = vtwire.Grow(m.TopBids, len(blockTopBids))
+				}
+				m.TopBids = append(m.TopBids, &blockTopBids[0])
+				blockTopBids = blockTopBids[1:]
 			}
-			m.TopBids = append(m.TopBids, &blockTopBids[0])
-			blockTopBids = blockTopBids[1:]
-			if err := m.TopBids[len(m.TopBids)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TopBids[len(m.TopBids)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4698,13 +4742,17 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTopAsks) == 0 {
-				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks), postIndex-iNdEx, l-postIndex))
-				m.TopAsks = vtwire.Grow(m.TopAsks, len(blockTopAsks))
+			if n := len(m.TopAsks); reuse && n < cap(m.TopAsks) && m.TopAsks[:n+1][n] != nil {
+				m.TopAsks = m.TopAsks[:n+1]
+			} else {
+				if len(blockTopAsks) == 0 {
+					blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks), postIndex-iNdEx, l-postIndex))
+					m.TopAsks = vtwire.Grow(m.TopAsks, len(blockTopAsks))
+				}
+				m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
+				blockTopAsks = blockTopAsks[1:]
 			}
-			m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
-			blockTopAsks = blockTopAsks[1:]
-			if err := m.TopAsks[len(m.TopAsks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TopAsks[len(m.TopAsks)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4730,7 +4778,7 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.LastUpdateId = &v
+			m.LastUpdateId = vtwire.Ptr(&old_LastUpdateId, v)
 		case 9:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AggregationSource", wireType)
@@ -4785,10 +4833,11 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4824,10 +4873,11 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4851,9 +4901,27 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Bands, oldLen_Bands)
+		vtwire.ClearStale(m.TopBids, oldLen_TopBids)
+		vtwire.ClearStale(m.TopAsks, oldLen_TopAsks)
+	}
 	return nil
 }
-func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ImpactPrice) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_BidPrice := m.BidPrice
+	old_AskPrice := m.AskPrice
+	if reuse {
+		*m = ImpactPrice{}
+	} else {
+		old_BidPrice = nil
+		old_AskPrice = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4923,7 +4991,7 @@ func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4965,13 +5033,13 @@ func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BidPrice = &s
+			m.BidPrice = vtwire.Ptr(&old_BidPrice, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -5008,13 +5076,13 @@ func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AskPrice = &s
+			m.AskPrice = vtwire.Ptr(&old_AskPrice, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -5039,6 +5107,20 @@ func (m *ImpactPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *MarketDataQuality) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarketDataQuality) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_LastTradeTime := m.LastTradeTime
+	old_LastUpdateTime := m.LastUpdateTime
+	if reuse {
+		*m = MarketDataQuality{}
+	} else {
+		old_LastTradeTime = nil
+		old_LastUpdateTime = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5173,10 +5255,11 @@ func (m *MarketDataQuality) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastTradeTime := false
 			if m.LastTradeTime == nil {
-				m.LastTradeTime = &timestamppb1.Timestamp{}
+				m.LastTradeTime, reused_LastTradeTime = vtwire.Next(&old_LastTradeTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastTradeTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastTradeTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastTradeTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5212,10 +5295,11 @@ func (m *MarketDataQuality) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastUpdateTime := false
 			if m.LastUpdateTime == nil {
-				m.LastUpdateTime = &timestamppb1.Timestamp{}
+				m.LastUpdateTime, reused_LastUpdateTime = vtwire.Next(&old_LastUpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastUpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5242,8 +5326,55 @@ func (m *MarketDataQuality) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LiquidityMetrics) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockDepthBands []DepthBand
 	var blockImpactPrices []ImpactPrice
+	old_AsOfTime := m.AsOfTime
+	old_Volume_24HConverted := m.Volume_24HConverted
+	old_OpenInterest := m.OpenInterest
+	old_TotalValueLocked := m.TotalValueLocked
+	old_Quality := m.Quality
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_BestBid := m.BestBid
+	old_BestAsk := m.BestAsk
+	old_Spread := m.Spread
+	old_SpreadBps := m.SpreadBps
+	old_NotionalAssetId := m.NotionalAssetId
+	old_Volume_24HBase := m.Volume_24HBase
+	old_Volume_24HQuote := m.Volume_24HQuote
+	old_Volume_30DBase := m.Volume_30DBase
+	old_Volume_30DQuote := m.Volume_30DQuote
+	old_Utilization := m.Utilization
+	oldLen_DepthBands := len(m.DepthBands)
+	oldLen_ImpactPrices := len(m.ImpactPrices)
+	if reuse {
+		*m = LiquidityMetrics{DepthBands: m.DepthBands[:0], ImpactPrices: m.ImpactPrices[:0]}
+	} else {
+		old_AsOfTime = nil
+		old_Volume_24HConverted = nil
+		old_OpenInterest = nil
+		old_TotalValueLocked = nil
+		old_Quality = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_BestBid = nil
+		old_BestAsk = nil
+		old_Spread = nil
+		old_SpreadBps = nil
+		old_NotionalAssetId = nil
+		old_Volume_24HBase = nil
+		old_Volume_24HQuote = nil
+		old_Volume_30DBase = nil
+		old_Volume_30DQuote = nil
+		old_Utilization = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5313,7 +5444,7 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5352,10 +5483,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AsOfTime := false
 			if m.AsOfTime == nil {
-				m.AsOfTime = &timestamppb1.Timestamp{}
+				m.AsOfTime, reused_AsOfTime = vtwire.Next(&old_AsOfTime)
 			}
-			if err := (*vtwire.Timestamp)(m.AsOfTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.AsOfTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AsOfTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5394,7 +5526,7 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5436,13 +5568,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BestBid = &s
+			m.BestBid = vtwire.Ptr(&old_BestBid, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -5479,13 +5611,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BestAsk = &s
+			m.BestAsk = vtwire.Ptr(&old_BestAsk, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -5522,13 +5654,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Spread = &s
+			m.Spread = vtwire.Ptr(&old_Spread, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -5565,13 +5697,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SpreadBps = &s
+			m.SpreadBps = vtwire.Ptr(&old_SpreadBps, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -5608,13 +5740,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NotionalAssetId = &s
+			m.NotionalAssetId = vtwire.Ptr(&old_NotionalAssetId, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -5648,13 +5780,17 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockDepthBands) == 0 {
-				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands), postIndex-iNdEx, l-postIndex))
-				m.DepthBands = vtwire.Grow(m.DepthBands, len(blockDepthBands))
+			if n := len(m.DepthBands); reuse && n < cap(m.DepthBands) && m.DepthBands[:n+1][n] != nil {
+				m.DepthBands = m.DepthBands[:n+1]
+			} else {
+				if len(blockDepthBands) == 0 {
+					blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands), postIndex-iNdEx, l-postIndex))
+					m.DepthBands = vtwire.Grow(m.DepthBands, len(blockDepthBands))
+				}
+				m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
+				blockDepthBands = blockDepthBands[1:]
 			}
-			m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
-			blockDepthBands = blockDepthBands[1:]
-			if err := m.DepthBands[len(m.DepthBands)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.DepthBands[len(m.DepthBands)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5690,13 +5826,17 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockImpactPrices) == 0 {
-				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices), postIndex-iNdEx, l-postIndex))
-				m.ImpactPrices = vtwire.Grow(m.ImpactPrices, len(blockImpactPrices))
+			if n := len(m.ImpactPrices); reuse && n < cap(m.ImpactPrices) && m.ImpactPrices[:n+1][n] != nil {
+				m.ImpactPrices = m.ImpactPrices[:n+1]
+			} else {
+				if len(blockImpactPrices) == 0 {
+					blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices), postIndex-iNdEx, l-postIndex))
+					m.ImpactPrices = vtwire.Grow(m.ImpactPrices, len(blockImpactPrices))
+				}
+				m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
+				blockImpactPrices = blockImpactPrices[1:]
 			}
-			m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
-			blockImpactPrices = blockImpactPrices[1:]
-			if err := m.ImpactPrices[len(m.ImpactPrices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.ImpactPrices[len(m.ImpactPrices)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5735,13 +5875,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume_24HBase = &s
+			m.Volume_24HBase = vtwire.Ptr(&old_Volume_24HBase, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -5778,13 +5918,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume_24HQuote = &s
+			m.Volume_24HQuote = vtwire.Ptr(&old_Volume_24HQuote, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -5821,13 +5961,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume_30DBase = &s
+			m.Volume_30DBase = vtwire.Ptr(&old_Volume_30DBase, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -5864,13 +6004,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume_30DQuote = &s
+			m.Volume_30DQuote = vtwire.Ptr(&old_Volume_30DQuote, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -5904,10 +6044,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Volume_24HConverted := false
 			if m.Volume_24HConverted == nil {
-				m.Volume_24HConverted = &v1.AssetAmount{}
+				m.Volume_24HConverted, reused_Volume_24HConverted = vtwire.Next(&old_Volume_24HConverted)
 			}
-			if err := m.Volume_24HConverted.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Volume_24HConverted.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Volume_24HConverted); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5943,10 +6084,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OpenInterest := false
 			if m.OpenInterest == nil {
-				m.OpenInterest = &OpenInterest{}
+				m.OpenInterest, reused_OpenInterest = vtwire.Next(&old_OpenInterest)
 			}
-			if err := m.OpenInterest.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OpenInterest.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OpenInterest); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5982,10 +6124,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TotalValueLocked := false
 			if m.TotalValueLocked == nil {
-				m.TotalValueLocked = &v1.AssetAmount{}
+				m.TotalValueLocked, reused_TotalValueLocked = vtwire.Next(&old_TotalValueLocked)
 			}
-			if err := m.TotalValueLocked.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TotalValueLocked.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TotalValueLocked); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6024,13 +6167,13 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Utilization = &s
+			m.Utilization = vtwire.Ptr(&old_Utilization, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -6064,10 +6207,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Quality := false
 			if m.Quality == nil {
-				m.Quality = &MarketDataQuality{}
+				m.Quality, reused_Quality = vtwire.Next(&old_Quality)
 			}
-			if err := m.Quality.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Quality.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Quality); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6125,10 +6269,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6164,10 +6309,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6191,9 +6337,64 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.DepthBands, oldLen_DepthBands)
+		vtwire.ClearStale(m.ImpactPrices, oldLen_ImpactPrices)
+	}
 	return nil
 }
 func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AssetMarketData) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_AsOfTime := m.AsOfTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_Price := m.Price
+	old_PriceChange_24H := m.PriceChange_24H
+	old_PriceChangeRate_24H := m.PriceChangeRate_24H
+	old_High_24H := m.High_24H
+	old_Low_24H := m.Low_24H
+	old_Volume_24H := m.Volume_24H
+	old_MarketCap := m.MarketCap
+	old_FullyDilutedValuation := m.FullyDilutedValuation
+	old_MarketCapRank := m.MarketCapRank
+	old_MarketCapDominance := m.MarketCapDominance
+	old_TotalValueLocked := m.TotalValueLocked
+	old_CirculatingSupply := m.CirculatingSupply
+	old_PriceChangeRate_1H := m.PriceChangeRate_1H
+	old_PriceChangeRate_7D := m.PriceChangeRate_7D
+	old_MarketCapChange_24H := m.MarketCapChange_24H
+	old_MarketCapChangeRate_24H := m.MarketCapChangeRate_24H
+	old_MarketPairCount := m.MarketPairCount
+	if reuse {
+		*m = AssetMarketData{}
+	} else {
+		old_AsOfTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_Price = nil
+		old_PriceChange_24H = nil
+		old_PriceChangeRate_24H = nil
+		old_High_24H = nil
+		old_Low_24H = nil
+		old_Volume_24H = nil
+		old_MarketCap = nil
+		old_FullyDilutedValuation = nil
+		old_MarketCapRank = nil
+		old_MarketCapDominance = nil
+		old_TotalValueLocked = nil
+		old_CirculatingSupply = nil
+		old_PriceChangeRate_1H = nil
+		old_PriceChangeRate_7D = nil
+		old_MarketCapChange_24H = nil
+		old_MarketCapChangeRate_24H = nil
+		old_MarketPairCount = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6263,7 +6464,7 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6305,7 +6506,7 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6347,7 +6548,7 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6389,13 +6590,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -6432,13 +6633,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChange_24H = &s
+			m.PriceChange_24H = vtwire.Ptr(&old_PriceChange_24H, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -6475,13 +6676,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChangeRate_24H = &s
+			m.PriceChangeRate_24H = vtwire.Ptr(&old_PriceChangeRate_24H, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -6518,13 +6719,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.High_24H = &s
+			m.High_24H = vtwire.Ptr(&old_High_24H, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -6561,13 +6762,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Low_24H = &s
+			m.Low_24H = vtwire.Ptr(&old_Low_24H, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -6604,13 +6805,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume_24H = &s
+			m.Volume_24H = vtwire.Ptr(&old_Volume_24H, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -6647,13 +6848,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketCap = &s
+			m.MarketCap = vtwire.Ptr(&old_MarketCap, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -6690,13 +6891,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FullyDilutedValuation = &s
+			m.FullyDilutedValuation = vtwire.Ptr(&old_FullyDilutedValuation, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 0 {
@@ -6720,7 +6921,7 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MarketCapRank = &v
+			m.MarketCapRank = vtwire.Ptr(&old_MarketCapRank, v)
 		case 13:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MarketCapDominance", wireType)
@@ -6756,13 +6957,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketCapDominance = &s
+			m.MarketCapDominance = vtwire.Ptr(&old_MarketCapDominance, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -6799,13 +7000,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TotalValueLocked = &s
+			m.TotalValueLocked = vtwire.Ptr(&old_TotalValueLocked, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -6842,13 +7043,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CirculatingSupply = &s
+			m.CirculatingSupply = vtwire.Ptr(&old_CirculatingSupply, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -6882,10 +7083,11 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AsOfTime := false
 			if m.AsOfTime == nil {
-				m.AsOfTime = &timestamppb1.Timestamp{}
+				m.AsOfTime, reused_AsOfTime = vtwire.Next(&old_AsOfTime)
 			}
-			if err := (*vtwire.Timestamp)(m.AsOfTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.AsOfTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AsOfTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6921,10 +7123,11 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6960,10 +7163,11 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7002,13 +7206,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChangeRate_1H = &s
+			m.PriceChangeRate_1H = vtwire.Ptr(&old_PriceChangeRate_1H, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -7045,13 +7249,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChangeRate_7D = &s
+			m.PriceChangeRate_7D = vtwire.Ptr(&old_PriceChangeRate_7D, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -7088,13 +7292,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketCapChange_24H = &s
+			m.MarketCapChange_24H = vtwire.Ptr(&old_MarketCapChange_24H, s)
 			iNdEx = postIndex
 		case 22:
 			if wireType != 2 {
@@ -7131,13 +7335,13 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketCapChangeRate_24H = &s
+			m.MarketCapChangeRate_24H = vtwire.Ptr(&old_MarketCapChangeRate_24H, s)
 			iNdEx = postIndex
 		case 23:
 			if wireType != 0 {
@@ -7161,7 +7365,7 @@ func (m *AssetMarketData) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MarketPairCount = &v
+			m.MarketPairCount = vtwire.Ptr(&old_MarketPairCount, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])

@@ -1832,6 +1832,7 @@ func (m *OptionGreeks) SizeVT() (n int) {
 }
 
 func (m *Price) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1899,7 +1900,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Subject = &Price_MarketId{MarketId: string(dAtA[iNdEx:postIndex])}
@@ -1937,7 +1938,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Subject = &Price_AssetId{AssetId: string(dAtA[iNdEx:postIndex])}
@@ -1997,7 +1998,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Value = string(dAtA[iNdEx:postIndex])
@@ -2035,7 +2036,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.QuoteAssetId = string(dAtA[iNdEx:postIndex])
@@ -2073,7 +2074,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -2133,7 +2134,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2172,7 +2173,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2211,7 +2212,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2250,7 +2251,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2458,6 +2459,7 @@ func (m *Price) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2525,7 +2527,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -2563,7 +2565,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FundingRate = string(dAtA[iNdEx:postIndex])
@@ -2740,7 +2742,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2779,7 +2781,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2857,7 +2859,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2896,7 +2898,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2935,7 +2937,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2974,7 +2976,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3013,7 +3015,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3052,7 +3054,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3091,7 +3093,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3261,6 +3263,7 @@ func (m *FundingRate) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OpenInterest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3328,7 +3331,7 @@ func (m *OpenInterest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -3366,7 +3369,7 @@ func (m *OpenInterest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -3426,7 +3429,7 @@ func (m *OpenInterest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3650,6 +3653,7 @@ func (m *OpenInterest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Trade) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3717,7 +3721,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -3755,7 +3759,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTradeId = string(dAtA[iNdEx:postIndex])
@@ -3793,7 +3797,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Price = string(dAtA[iNdEx:postIndex])
@@ -3831,7 +3835,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Size = string(dAtA[iNdEx:postIndex])
@@ -3869,7 +3873,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4022,7 +4026,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4061,7 +4065,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4230,6 +4234,7 @@ func (m *Trade) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4297,7 +4302,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4357,7 +4362,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Price = string(dAtA[iNdEx:postIndex])
@@ -4395,7 +4400,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Size = string(dAtA[iNdEx:postIndex])
@@ -4433,7 +4438,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4472,7 +4477,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4511,7 +4516,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4711,7 +4716,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderStatus = string(dAtA[iNdEx:postIndex])
@@ -4749,7 +4754,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4779,6 +4784,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 }
 func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 	var blockSessionOpenPrices []SessionOpenPrice
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4846,7 +4852,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4923,7 +4929,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4962,7 +4968,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5001,7 +5007,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5040,7 +5046,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5079,7 +5085,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5118,7 +5124,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5157,7 +5163,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5196,7 +5202,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5235,7 +5241,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5274,7 +5280,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5492,7 +5498,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5573,7 +5579,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5612,7 +5618,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5651,7 +5657,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5690,7 +5696,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5729,7 +5735,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5768,7 +5774,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5797,6 +5803,7 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SessionOpenPrice) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5903,7 +5910,7 @@ func (m *SessionOpenPrice) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Price = string(dAtA[iNdEx:postIndex])
@@ -5931,6 +5938,7 @@ func (m *SessionOpenPrice) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5998,7 +6006,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -6036,7 +6044,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -6074,7 +6082,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6113,7 +6121,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6152,7 +6160,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6191,7 +6199,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6230,7 +6238,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6269,7 +6277,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6308,7 +6316,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6347,7 +6355,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6386,7 +6394,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6425,7 +6433,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.UnderlyingName = string(dAtA[iNdEx:postIndex])
@@ -6463,7 +6471,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6502,7 +6510,7 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6647,7 +6655,34 @@ func (m *OptionGreeks) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Price) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_AveragingWindow := m.AveragingWindow
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_SourceRef := m.SourceRef
+	old_Confidence := m.Confidence
+	old_ConfidenceInterval := m.ConfidenceInterval
+	old_ImpactNotional := m.ImpactNotional
+	old_Sequence := m.Sequence
+	if reuse {
+		*m = Price{}
+	} else {
+		old_AveragingWindow = nil
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_SourceRef = nil
+		old_Confidence = nil
+		old_ConfidenceInterval = nil
+		old_ImpactNotional = nil
+		old_Sequence = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6717,7 +6752,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6759,7 +6794,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6823,7 +6858,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6865,7 +6900,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6907,7 +6942,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6971,13 +7006,13 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SourceRef = &s
+			m.SourceRef = vtwire.Ptr(&old_SourceRef, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -7014,13 +7049,13 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Confidence = &s
+			m.Confidence = vtwire.Ptr(&old_Confidence, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -7057,13 +7092,13 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ConfidenceInterval = &s
+			m.ConfidenceInterval = vtwire.Ptr(&old_ConfidenceInterval, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -7100,13 +7135,13 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ImpactNotional = &s
+			m.ImpactNotional = vtwire.Ptr(&old_ImpactNotional, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -7140,10 +7175,11 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AveragingWindow := false
 			if m.AveragingWindow == nil {
-				m.AveragingWindow = &durationpb1.Duration{}
+				m.AveragingWindow, reused_AveragingWindow = vtwire.Next(&old_AveragingWindow)
 			}
-			if err := (*vtwire.Duration)(m.AveragingWindow).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.AveragingWindow).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AveragingWindow); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7169,7 +7205,7 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Sequence = &v
+			m.Sequence = vtwire.Ptr(&old_Sequence, v)
 		case 14:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field EventTime", wireType)
@@ -7202,10 +7238,11 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7241,10 +7278,11 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7280,10 +7318,11 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7309,7 +7348,50 @@ func (m *Price) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FundingRate) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Interval := m.Interval
+	old_FundingTime := m.FundingTime
+	old_NextFundingTime := m.NextFundingTime
+	old_PreviousFundingTime := m.PreviousFundingTime
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_NextFundingRate := m.NextFundingRate
+	old_PreviousFundingRate := m.PreviousFundingRate
+	old_RealizedRate := m.RealizedRate
+	old_Premium := m.Premium
+	old_InterestRate := m.InterestRate
+	old_MinFundingRate := m.MinFundingRate
+	old_MaxFundingRate := m.MaxFundingRate
+	old_MarkPrice := m.MarkPrice
+	old_IndexPrice := m.IndexPrice
+	old_Capped := m.Capped
+	if reuse {
+		*m = FundingRate{}
+	} else {
+		old_Interval = nil
+		old_FundingTime = nil
+		old_NextFundingTime = nil
+		old_PreviousFundingTime = nil
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_NextFundingRate = nil
+		old_PreviousFundingRate = nil
+		old_RealizedRate = nil
+		old_Premium = nil
+		old_InterestRate = nil
+		old_MinFundingRate = nil
+		old_MaxFundingRate = nil
+		old_MarkPrice = nil
+		old_IndexPrice = nil
+		old_Capped = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7379,7 +7461,7 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7421,7 +7503,7 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7482,10 +7564,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Interval := false
 			if m.Interval == nil {
-				m.Interval = &durationpb1.Duration{}
+				m.Interval, reused_Interval = vtwire.Next(&old_Interval)
 			}
-			if err := (*vtwire.Duration)(m.Interval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Interval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Interval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7521,10 +7604,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_FundingTime := false
 			if m.FundingTime == nil {
-				m.FundingTime = &timestamppb1.Timestamp{}
+				m.FundingTime, reused_FundingTime = vtwire.Next(&old_FundingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.FundingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.FundingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_FundingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7560,10 +7644,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_NextFundingTime := false
 			if m.NextFundingTime == nil {
-				m.NextFundingTime = &timestamppb1.Timestamp{}
+				m.NextFundingTime, reused_NextFundingTime = vtwire.Next(&old_NextFundingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.NextFundingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.NextFundingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_NextFundingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7602,13 +7687,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NextFundingRate = &s
+			m.NextFundingRate = vtwire.Ptr(&old_NextFundingRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -7645,13 +7730,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreviousFundingRate = &s
+			m.PreviousFundingRate = vtwire.Ptr(&old_PreviousFundingRate, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -7685,10 +7770,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_PreviousFundingTime := false
 			if m.PreviousFundingTime == nil {
-				m.PreviousFundingTime = &timestamppb1.Timestamp{}
+				m.PreviousFundingTime, reused_PreviousFundingTime = vtwire.Next(&old_PreviousFundingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.PreviousFundingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.PreviousFundingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_PreviousFundingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7727,13 +7813,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.RealizedRate = &s
+			m.RealizedRate = vtwire.Ptr(&old_RealizedRate, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -7770,13 +7856,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Premium = &s
+			m.Premium = vtwire.Ptr(&old_Premium, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -7813,13 +7899,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InterestRate = &s
+			m.InterestRate = vtwire.Ptr(&old_InterestRate, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -7856,13 +7942,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinFundingRate = &s
+			m.MinFundingRate = vtwire.Ptr(&old_MinFundingRate, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -7899,13 +7985,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxFundingRate = &s
+			m.MaxFundingRate = vtwire.Ptr(&old_MaxFundingRate, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -7942,13 +8028,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarkPrice = &s
+			m.MarkPrice = vtwire.Ptr(&old_MarkPrice, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -7985,13 +8071,13 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IndexPrice = &s
+			m.IndexPrice = vtwire.Ptr(&old_IndexPrice, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 2 {
@@ -8025,10 +8111,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8064,10 +8151,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8103,10 +8191,11 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8133,7 +8222,7 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.Capped = &b
+			m.Capped = vtwire.Ptr(&old_Capped, b)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -8156,7 +8245,28 @@ func (m *FundingRate) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OpenInterest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Value := m.Value
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_Period := m.Period
+	old_BaseAmount := m.BaseAmount
+	if reuse {
+		*m = OpenInterest{}
+	} else {
+		old_Value = nil
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_Period = nil
+		old_BaseAmount = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8226,7 +8336,7 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8268,7 +8378,7 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8332,13 +8442,13 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseAmount = &s
+			m.BaseAmount = vtwire.Ptr(&old_BaseAmount, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -8372,10 +8482,11 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Value := false
 			if m.Value == nil {
-				m.Value = &v1.AssetAmount{}
+				m.Value, reused_Value = vtwire.Next(&old_Value)
 			}
-			if err := m.Value.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Value.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Value); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8411,10 +8522,11 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8450,10 +8562,11 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8489,10 +8602,11 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8528,10 +8642,11 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Period := false
 			if m.Period == nil {
-				m.Period = &durationpb1.Duration{}
+				m.Period, reused_Period = vtwire.Next(&old_Period)
 			}
-			if err := (*vtwire.Duration)(m.Period).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Period).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Period); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8557,7 +8672,30 @@ func (m *OpenInterest) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Trade) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_QuoteSize := m.QuoteSize
+	old_MakerVenueOrderId := m.MakerVenueOrderId
+	old_TakerVenueOrderId := m.TakerVenueOrderId
+	old_Sequence := m.Sequence
+	if reuse {
+		*m = Trade{}
+	} else {
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_QuoteSize = nil
+		old_MakerVenueOrderId = nil
+		old_TakerVenueOrderId = nil
+		old_Sequence = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8627,7 +8765,7 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8669,7 +8807,7 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8711,7 +8849,7 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8753,7 +8891,7 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8795,13 +8933,13 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteSize = &s
+			m.QuoteSize = vtwire.Ptr(&old_QuoteSize, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 0 {
@@ -8952,13 +9090,13 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MakerVenueOrderId = &s
+			m.MakerVenueOrderId = vtwire.Ptr(&old_MakerVenueOrderId, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -8995,13 +9133,13 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TakerVenueOrderId = &s
+			m.TakerVenueOrderId = vtwire.Ptr(&old_TakerVenueOrderId, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 0 {
@@ -9025,7 +9163,7 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Sequence = &v
+			m.Sequence = vtwire.Ptr(&old_Sequence, v)
 		case 14:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field EventTime", wireType)
@@ -9058,10 +9196,11 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9097,10 +9236,11 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9136,10 +9276,11 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9165,7 +9306,30 @@ func (m *Trade) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Liquidation) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_AveragePrice := m.AveragePrice
+	old_FilledSize := m.FilledSize
+	old_VenueOrderId := m.VenueOrderId
+	old_LastFilledSize := m.LastFilledSize
+	if reuse {
+		*m = Liquidation{}
+	} else {
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_AveragePrice = nil
+		old_FilledSize = nil
+		old_VenueOrderId = nil
+		old_LastFilledSize = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9235,7 +9399,7 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9299,7 +9463,7 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9341,7 +9505,7 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9383,13 +9547,13 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AveragePrice = &s
+			m.AveragePrice = vtwire.Ptr(&old_AveragePrice, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -9426,13 +9590,13 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FilledSize = &s
+			m.FilledSize = vtwire.Ptr(&old_FilledSize, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -9469,13 +9633,13 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueOrderId = &s
+			m.VenueOrderId = vtwire.Ptr(&old_VenueOrderId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -9509,10 +9673,11 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9548,10 +9713,11 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9587,10 +9753,11 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9673,7 +9840,7 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9715,13 +9882,13 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastFilledSize = &s
+			m.LastFilledSize = vtwire.Ptr(&old_LastFilledSize, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -9746,7 +9913,65 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TickerStatistics) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockSessionOpenPrices []SessionOpenPrice
+	old_Window := m.Window
+	old_OpenTime := m.OpenTime
+	old_CloseTime := m.CloseTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_OpenPrice := m.OpenPrice
+	old_HighPrice := m.HighPrice
+	old_LowPrice := m.LowPrice
+	old_LastPrice := m.LastPrice
+	old_Volume := m.Volume
+	old_QuoteVolume := m.QuoteVolume
+	old_BaseVolume := m.BaseVolume
+	old_PriceChange := m.PriceChange
+	old_PriceChangeRate := m.PriceChangeRate
+	old_WeightedAveragePrice := m.WeightedAveragePrice
+	old_TradeCount := m.TradeCount
+	old_PreviousClosePrice := m.PreviousClosePrice
+	old_LifetimeVolume := m.LifetimeVolume
+	old_LifetimeQuoteVolume := m.LifetimeQuoteVolume
+	old_SettlementVolume := m.SettlementVolume
+	old_LifetimeSettlementVolume := m.LifetimeSettlementVolume
+	old_SessionVolume := m.SessionVolume
+	old_SessionSettlementVolume := m.SessionSettlementVolume
+	oldLen_SessionOpenPrices := len(m.SessionOpenPrices)
+	if reuse {
+		*m = TickerStatistics{SessionOpenPrices: m.SessionOpenPrices[:0]}
+	} else {
+		old_Window = nil
+		old_OpenTime = nil
+		old_CloseTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_OpenPrice = nil
+		old_HighPrice = nil
+		old_LowPrice = nil
+		old_LastPrice = nil
+		old_Volume = nil
+		old_QuoteVolume = nil
+		old_BaseVolume = nil
+		old_PriceChange = nil
+		old_PriceChangeRate = nil
+		old_WeightedAveragePrice = nil
+		old_TradeCount = nil
+		old_PreviousClosePrice = nil
+		old_LifetimeVolume = nil
+		old_LifetimeQuoteVolume = nil
+		old_SettlementVolume = nil
+		old_LifetimeSettlementVolume = nil
+		old_SessionVolume = nil
+		old_SessionSettlementVolume = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9816,7 +10041,7 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9855,10 +10080,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Window := false
 			if m.Window == nil {
-				m.Window = &durationpb1.Duration{}
+				m.Window, reused_Window = vtwire.Next(&old_Window)
 			}
-			if err := (*vtwire.Duration)(m.Window).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Window).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Window); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9897,13 +10123,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OpenPrice = &s
+			m.OpenPrice = vtwire.Ptr(&old_OpenPrice, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -9940,13 +10166,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.HighPrice = &s
+			m.HighPrice = vtwire.Ptr(&old_HighPrice, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -9983,13 +10209,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LowPrice = &s
+			m.LowPrice = vtwire.Ptr(&old_LowPrice, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -10026,13 +10252,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastPrice = &s
+			m.LastPrice = vtwire.Ptr(&old_LastPrice, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -10069,13 +10295,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Volume = &s
+			m.Volume = vtwire.Ptr(&old_Volume, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -10112,13 +10338,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteVolume = &s
+			m.QuoteVolume = vtwire.Ptr(&old_QuoteVolume, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -10155,13 +10381,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseVolume = &s
+			m.BaseVolume = vtwire.Ptr(&old_BaseVolume, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -10198,13 +10424,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChange = &s
+			m.PriceChange = vtwire.Ptr(&old_PriceChange, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -10241,13 +10467,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceChangeRate = &s
+			m.PriceChangeRate = vtwire.Ptr(&old_PriceChangeRate, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -10284,13 +10510,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WeightedAveragePrice = &s
+			m.WeightedAveragePrice = vtwire.Ptr(&old_WeightedAveragePrice, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 0 {
@@ -10314,7 +10540,7 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.TradeCount = &v
+			m.TradeCount = vtwire.Ptr(&old_TradeCount, v)
 		case 14:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field OpenTime", wireType)
@@ -10347,10 +10573,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OpenTime := false
 			if m.OpenTime == nil {
-				m.OpenTime = &timestamppb1.Timestamp{}
+				m.OpenTime, reused_OpenTime = vtwire.Next(&old_OpenTime)
 			}
-			if err := (*vtwire.Timestamp)(m.OpenTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.OpenTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OpenTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10386,10 +10613,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CloseTime := false
 			if m.CloseTime == nil {
-				m.CloseTime = &timestamppb1.Timestamp{}
+				m.CloseTime, reused_CloseTime = vtwire.Next(&old_CloseTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CloseTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10425,10 +10653,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10464,10 +10693,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10506,13 +10736,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreviousClosePrice = &s
+			m.PreviousClosePrice = vtwire.Ptr(&old_PreviousClosePrice, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -10546,13 +10776,17 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockSessionOpenPrices) == 0 {
-				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices), postIndex-iNdEx, l-postIndex))
-				m.SessionOpenPrices = vtwire.Grow(m.SessionOpenPrices, len(blockSessionOpenPrices))
+			if n := len(m.SessionOpenPrices); reuse && n < cap(m.SessionOpenPrices) && m.SessionOpenPrices[:n+1][n] != nil {
+				m.SessionOpenPrices = m.SessionOpenPrices[:n+1]
+			} else {
+				if len(blockSessionOpenPrices) == 0 {
+					blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices), postIndex-iNdEx, l-postIndex))
+					m.SessionOpenPrices = vtwire.Grow(m.SessionOpenPrices, len(blockSessionOpenPrices))
+				}
+				m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
+				blockSessionOpenPrices = blockSessionOpenPrices[1:]
 			}
-			m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
-			blockSessionOpenPrices = blockSessionOpenPrices[1:]
-			if err := m.SessionOpenPrices[len(m.SessionOpenPrices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SessionOpenPrices[len(m.SessionOpenPrices)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10591,13 +10825,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LifetimeVolume = &s
+			m.LifetimeVolume = vtwire.Ptr(&old_LifetimeVolume, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -10634,13 +10868,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LifetimeQuoteVolume = &s
+			m.LifetimeQuoteVolume = vtwire.Ptr(&old_LifetimeQuoteVolume, s)
 			iNdEx = postIndex
 		case 22:
 			if wireType != 2 {
@@ -10677,13 +10911,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SettlementVolume = &s
+			m.SettlementVolume = vtwire.Ptr(&old_SettlementVolume, s)
 			iNdEx = postIndex
 		case 23:
 			if wireType != 2 {
@@ -10720,13 +10954,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LifetimeSettlementVolume = &s
+			m.LifetimeSettlementVolume = vtwire.Ptr(&old_LifetimeSettlementVolume, s)
 			iNdEx = postIndex
 		case 24:
 			if wireType != 2 {
@@ -10763,13 +10997,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SessionVolume = &s
+			m.SessionVolume = vtwire.Ptr(&old_SessionVolume, s)
 			iNdEx = postIndex
 		case 25:
 			if wireType != 2 {
@@ -10806,13 +11040,13 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SessionSettlementVolume = &s
+			m.SessionSettlementVolume = vtwire.Ptr(&old_SessionSettlementVolume, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -10834,9 +11068,25 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.SessionOpenPrices, oldLen_SessionOpenPrices)
+	}
 	return nil
 }
 func (m *SessionOpenPrice) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SessionOpenPrice) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_UtcOffset := m.UtcOffset
+	if reuse {
+		*m = SessionOpenPrice{}
+	} else {
+		old_UtcOffset = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10903,10 +11153,11 @@ func (m *SessionOpenPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UtcOffset := false
 			if m.UtcOffset == nil {
-				m.UtcOffset = &durationpb1.Duration{}
+				m.UtcOffset, reused_UtcOffset = vtwire.Next(&old_UtcOffset)
 			}
-			if err := (*vtwire.Duration)(m.UtcOffset).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.UtcOffset).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UtcOffset); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10945,7 +11196,7 @@ func (m *SessionOpenPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10974,7 +11225,44 @@ func (m *SessionOpenPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OptionGreeks) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_EventTime := m.EventTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_BidIv := m.BidIv
+	old_AskIv := m.AskIv
+	old_MarkIv := m.MarkIv
+	old_Delta := m.Delta
+	old_Gamma := m.Gamma
+	old_Vega := m.Vega
+	old_Theta := m.Theta
+	old_Rho := m.Rho
+	old_UnderlyingPrice := m.UnderlyingPrice
+	old_MarkPrice := m.MarkPrice
+	old_InterestRate := m.InterestRate
+	if reuse {
+		*m = OptionGreeks{}
+	} else {
+		old_EventTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_BidIv = nil
+		old_AskIv = nil
+		old_MarkIv = nil
+		old_Delta = nil
+		old_Gamma = nil
+		old_Vega = nil
+		old_Theta = nil
+		old_Rho = nil
+		old_UnderlyingPrice = nil
+		old_MarkPrice = nil
+		old_InterestRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11044,7 +11332,7 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11086,7 +11374,7 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11128,13 +11416,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BidIv = &s
+			m.BidIv = vtwire.Ptr(&old_BidIv, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -11171,13 +11459,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AskIv = &s
+			m.AskIv = vtwire.Ptr(&old_AskIv, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -11214,13 +11502,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarkIv = &s
+			m.MarkIv = vtwire.Ptr(&old_MarkIv, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -11257,13 +11545,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Delta = &s
+			m.Delta = vtwire.Ptr(&old_Delta, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -11300,13 +11588,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Gamma = &s
+			m.Gamma = vtwire.Ptr(&old_Gamma, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -11343,13 +11631,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Vega = &s
+			m.Vega = vtwire.Ptr(&old_Vega, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -11386,13 +11674,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Theta = &s
+			m.Theta = vtwire.Ptr(&old_Theta, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -11429,13 +11717,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Rho = &s
+			m.Rho = vtwire.Ptr(&old_Rho, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -11472,13 +11760,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.UnderlyingPrice = &s
+			m.UnderlyingPrice = vtwire.Ptr(&old_UnderlyingPrice, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -11515,7 +11803,7 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11557,13 +11845,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarkPrice = &s
+			m.MarkPrice = vtwire.Ptr(&old_MarkPrice, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -11600,13 +11888,13 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InterestRate = &s
+			m.InterestRate = vtwire.Ptr(&old_InterestRate, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -11640,10 +11928,11 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11679,10 +11968,11 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11718,10 +12008,11 @@ func (m *OptionGreeks) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex

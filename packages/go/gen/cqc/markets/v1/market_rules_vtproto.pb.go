@@ -3067,6 +3067,7 @@ func (m *OnChainQuantization) SizeVT() (n int) {
 }
 
 func (m *FixedTick) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3134,7 +3135,7 @@ func (m *FixedTick) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TickSize = string(dAtA[iNdEx:postIndex])
@@ -3162,6 +3163,7 @@ func (m *FixedTick) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *TickStep) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3229,7 +3231,7 @@ func (m *TickStep) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AbovePrice = string(dAtA[iNdEx:postIndex])
@@ -3267,7 +3269,7 @@ func (m *TickStep) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TickSize = string(dAtA[iNdEx:postIndex])
@@ -3296,6 +3298,7 @@ func (m *TickStep) UnmarshalVT(dAtA []byte) error {
 }
 func (m *SteppedTick) UnmarshalVT(dAtA []byte) error {
 	var blockSteps []TickStep
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3363,7 +3366,7 @@ func (m *SteppedTick) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BaseTickSize = string(dAtA[iNdEx:postIndex])
@@ -3746,6 +3749,7 @@ func (m *TickRule) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Precisions) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3974,7 +3978,7 @@ func (m *Precisions) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4003,6 +4007,7 @@ func (m *Precisions) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderSizeLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4070,7 +4075,7 @@ func (m *OrderSizeLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4109,7 +4114,7 @@ func (m *OrderSizeLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4148,7 +4153,7 @@ func (m *OrderSizeLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4177,6 +4182,7 @@ func (m *OrderSizeLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4244,7 +4250,7 @@ func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4283,7 +4289,7 @@ func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4409,7 +4415,7 @@ func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4448,7 +4454,7 @@ func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4477,6 +4483,7 @@ func (m *NotionalLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4544,7 +4551,7 @@ func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4583,7 +4590,7 @@ func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4622,7 +4629,7 @@ func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4661,7 +4668,7 @@ func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4690,6 +4697,7 @@ func (m *PriceLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4757,7 +4765,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4796,7 +4804,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4835,7 +4843,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4874,7 +4882,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4913,7 +4921,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4952,7 +4960,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5053,7 +5061,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5092,7 +5100,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5131,7 +5139,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5170,7 +5178,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5209,7 +5217,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5248,7 +5256,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5277,6 +5285,7 @@ func (m *PriceBands) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5344,7 +5353,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5383,7 +5392,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5422,7 +5431,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5461,7 +5470,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BuyLeverages = append(m.BuyLeverages, string(dAtA[iNdEx:postIndex]))
@@ -5499,7 +5508,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SellLeverages = append(m.SellLeverages, string(dAtA[iNdEx:postIndex]))
@@ -5527,6 +5536,7 @@ func (m *LeverageLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5732,7 +5742,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5771,7 +5781,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5810,7 +5820,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5849,7 +5859,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5980,7 +5990,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6019,7 +6029,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6058,7 +6068,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6097,7 +6107,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6136,7 +6146,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6175,7 +6185,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6214,7 +6224,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6243,6 +6253,7 @@ func (m *OrderLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderFeatures) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6472,7 +6483,7 @@ func (m *OrderFeatures) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderTypes = append(m.VenueOrderTypes, string(dAtA[iNdEx:postIndex]))
@@ -6510,7 +6521,7 @@ func (m *OrderFeatures) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTimeInForces = append(m.VenueTimeInForces, string(dAtA[iNdEx:postIndex]))
@@ -6962,6 +6973,7 @@ func (m *SelfTradePrevention) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PermissionSet) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7029,7 +7041,7 @@ func (m *PermissionSet) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Permissions = append(m.Permissions, string(dAtA[iNdEx:postIndex]))
@@ -7058,6 +7070,7 @@ func (m *PermissionSet) UnmarshalVT(dAtA []byte) error {
 }
 func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 	var blockPermissionSets []PermissionSet
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7173,7 +7186,7 @@ func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Permissions = append(m.Permissions, string(dAtA[iNdEx:postIndex]))
@@ -7325,6 +7338,7 @@ func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 }
 func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 	var blockTiers []FeeTier
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7392,7 +7406,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7431,7 +7445,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7515,7 +7529,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7554,7 +7568,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FeeGroup = string(dAtA[iNdEx:postIndex])
@@ -7592,7 +7606,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7631,7 +7645,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7670,7 +7684,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7763,6 +7777,7 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7852,7 +7867,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Level = string(dAtA[iNdEx:postIndex])
@@ -7890,7 +7905,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7929,7 +7944,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8007,7 +8022,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8046,7 +8061,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8085,7 +8100,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -8123,7 +8138,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -8151,6 +8166,7 @@ func (m *FeeTier) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BlockTradeRules) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8218,7 +8234,7 @@ func (m *BlockTradeRules) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8257,7 +8273,7 @@ func (m *BlockTradeRules) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8286,6 +8302,7 @@ func (m *BlockTradeRules) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarginAsset) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8353,7 +8370,7 @@ func (m *MarginAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -8414,7 +8431,7 @@ func (m *MarginAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8453,7 +8470,7 @@ func (m *MarginAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8482,6 +8499,7 @@ func (m *MarginAsset) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8571,7 +8589,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NotionalFloor = string(dAtA[iNdEx:postIndex])
@@ -8609,7 +8627,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8648,7 +8666,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8687,7 +8705,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8726,7 +8744,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8765,7 +8783,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8804,7 +8822,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8843,7 +8861,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8882,7 +8900,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8911,6 +8929,7 @@ func (m *MarginTier) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8978,7 +8997,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BaseRiskLimit = string(dAtA[iNdEx:postIndex])
@@ -9016,7 +9035,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RiskStep = string(dAtA[iNdEx:postIndex])
@@ -9054,7 +9073,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9093,7 +9112,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9132,7 +9151,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9171,7 +9190,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9200,6 +9219,7 @@ func (m *RiskLimitSteps) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9267,7 +9287,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OpenInterestLowerCap = string(dAtA[iNdEx:postIndex])
@@ -9305,7 +9325,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OpenInterestUpperCap = string(dAtA[iNdEx:postIndex])
@@ -9343,7 +9363,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9382,7 +9402,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9421,7 +9441,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9452,6 +9472,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 	var blockMarginTiers []MarginTier
 	var blockMarginAssets []MarginAsset
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9519,7 +9540,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9600,7 +9621,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9639,7 +9660,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9678,7 +9699,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9861,7 +9882,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9900,7 +9921,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9939,7 +9960,7 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarginLevelBasis = string(dAtA[iNdEx:postIndex])
@@ -10184,7 +10205,15 @@ func (m *OnChainQuantization) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *FixedTick) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FixedTick) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FixedTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = FixedTick{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10254,7 +10283,7 @@ func (m *FixedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10283,7 +10312,15 @@ func (m *FixedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TickStep) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = TickStep{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10353,7 +10390,7 @@ func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10395,7 +10432,7 @@ func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10424,8 +10461,17 @@ func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SteppedTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockSteps []TickStep
+	oldLen_Steps := len(m.Steps)
+	if reuse {
+		*m = SteppedTick{Steps: m.Steps[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10495,7 +10541,7 @@ func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10534,13 +10580,17 @@ func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockSteps) == 0 {
-				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps), postIndex-iNdEx, l-postIndex))
-				m.Steps = vtwire.Grow(m.Steps, len(blockSteps))
+			if n := len(m.Steps); reuse && n < cap(m.Steps) && m.Steps[:n+1][n] != nil {
+				m.Steps = m.Steps[:n+1]
+			} else {
+				if len(blockSteps) == 0 {
+					blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps), postIndex-iNdEx, l-postIndex))
+					m.Steps = vtwire.Grow(m.Steps, len(blockSteps))
+				}
+				m.Steps = append(m.Steps, &blockSteps[0])
+				blockSteps = blockSteps[1:]
 			}
-			m.Steps = append(m.Steps, &blockSteps[0])
-			blockSteps = blockSteps[1:]
-			if err := m.Steps[len(m.Steps)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Steps[len(m.Steps)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10564,9 +10614,21 @@ func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Steps, oldLen_Steps)
+	}
 	return nil
 }
 func (m *SignificantFiguresTick) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SignificantFiguresTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SignificantFiguresTick{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10690,7 +10752,14 @@ func (m *SignificantFiguresTick) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *TickRule) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *TickRule) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TickRule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = TickRule{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10879,7 +10948,32 @@ func (m *TickRule) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Precisions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_PriceDecimals := m.PriceDecimals
+	old_QuantityDecimals := m.QuantityDecimals
+	old_BaseAssetDecimals := m.BaseAssetDecimals
+	old_QuoteAssetDecimals := m.QuoteAssetDecimals
+	old_BaseCommissionDecimals := m.BaseCommissionDecimals
+	old_QuoteCommissionDecimals := m.QuoteCommissionDecimals
+	old_NotionalDecimals := m.NotionalDecimals
+	old_MinPriceIncrement := m.MinPriceIncrement
+	if reuse {
+		*m = Precisions{}
+	} else {
+		old_PriceDecimals = nil
+		old_QuantityDecimals = nil
+		old_BaseAssetDecimals = nil
+		old_QuoteAssetDecimals = nil
+		old_BaseCommissionDecimals = nil
+		old_QuoteCommissionDecimals = nil
+		old_NotionalDecimals = nil
+		old_MinPriceIncrement = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10936,7 +11030,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.PriceDecimals = &v
+			m.PriceDecimals = vtwire.Ptr(&old_PriceDecimals, v)
 		case 2:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field QuantityDecimals", wireType)
@@ -10959,7 +11053,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.QuantityDecimals = &v
+			m.QuantityDecimals = vtwire.Ptr(&old_QuantityDecimals, v)
 		case 3:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field BaseAssetDecimals", wireType)
@@ -10982,7 +11076,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.BaseAssetDecimals = &v
+			m.BaseAssetDecimals = vtwire.Ptr(&old_BaseAssetDecimals, v)
 		case 4:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field QuoteAssetDecimals", wireType)
@@ -11005,7 +11099,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.QuoteAssetDecimals = &v
+			m.QuoteAssetDecimals = vtwire.Ptr(&old_QuoteAssetDecimals, v)
 		case 5:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field BaseCommissionDecimals", wireType)
@@ -11028,7 +11122,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.BaseCommissionDecimals = &v
+			m.BaseCommissionDecimals = vtwire.Ptr(&old_BaseCommissionDecimals, v)
 		case 6:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field QuoteCommissionDecimals", wireType)
@@ -11051,7 +11145,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.QuoteCommissionDecimals = &v
+			m.QuoteCommissionDecimals = vtwire.Ptr(&old_QuoteCommissionDecimals, v)
 		case 7:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field NotionalDecimals", wireType)
@@ -11074,7 +11168,7 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.NotionalDecimals = &v
+			m.NotionalDecimals = vtwire.Ptr(&old_NotionalDecimals, v)
 		case 8:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MinPriceIncrement", wireType)
@@ -11110,13 +11204,13 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinPriceIncrement = &s
+			m.MinPriceIncrement = vtwire.Ptr(&old_MinPriceIncrement, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11141,6 +11235,23 @@ func (m *Precisions) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *OrderSizeLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderSizeLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinQuantity := m.MinQuantity
+	old_MaxQuantity := m.MaxQuantity
+	old_StepSize := m.StepSize
+	if reuse {
+		*m = OrderSizeLimits{}
+	} else {
+		old_MinQuantity = nil
+		old_MaxQuantity = nil
+		old_StepSize = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11210,13 +11321,13 @@ func (m *OrderSizeLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinQuantity = &s
+			m.MinQuantity = vtwire.Ptr(&old_MinQuantity, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -11253,13 +11364,13 @@ func (m *OrderSizeLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxQuantity = &s
+			m.MaxQuantity = vtwire.Ptr(&old_MaxQuantity, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -11296,13 +11407,13 @@ func (m *OrderSizeLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.StepSize = &s
+			m.StepSize = vtwire.Ptr(&old_StepSize, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11326,7 +11437,30 @@ func (m *OrderSizeLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *NotionalLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_AveragePriceWindow := m.AveragePriceWindow
+	old_MinNotional := m.MinNotional
+	old_MaxNotional := m.MaxNotional
+	old_ApplyMinToMarket := m.ApplyMinToMarket
+	old_ApplyMaxToMarket := m.ApplyMaxToMarket
+	old_MaxMarketOrderNotional := m.MaxMarketOrderNotional
+	old_NotionalAssetId := m.NotionalAssetId
+	if reuse {
+		*m = NotionalLimits{}
+	} else {
+		old_AveragePriceWindow = nil
+		old_MinNotional = nil
+		old_MaxNotional = nil
+		old_ApplyMinToMarket = nil
+		old_ApplyMaxToMarket = nil
+		old_MaxMarketOrderNotional = nil
+		old_NotionalAssetId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11396,13 +11530,13 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinNotional = &s
+			m.MinNotional = vtwire.Ptr(&old_MinNotional, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -11439,13 +11573,13 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxNotional = &s
+			m.MaxNotional = vtwire.Ptr(&old_MaxNotional, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 0 {
@@ -11470,7 +11604,7 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.ApplyMinToMarket = &b
+			m.ApplyMinToMarket = vtwire.Ptr(&old_ApplyMinToMarket, b)
 		case 4:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field ApplyMaxToMarket", wireType)
@@ -11494,7 +11628,7 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.ApplyMaxToMarket = &b
+			m.ApplyMaxToMarket = vtwire.Ptr(&old_ApplyMaxToMarket, b)
 		case 5:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AveragePriceWindow", wireType)
@@ -11527,10 +11661,11 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AveragePriceWindow := false
 			if m.AveragePriceWindow == nil {
-				m.AveragePriceWindow = &durationpb1.Duration{}
+				m.AveragePriceWindow, reused_AveragePriceWindow = vtwire.Next(&old_AveragePriceWindow)
 			}
-			if err := (*vtwire.Duration)(m.AveragePriceWindow).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.AveragePriceWindow).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AveragePriceWindow); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11569,13 +11704,13 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxMarketOrderNotional = &s
+			m.MaxMarketOrderNotional = vtwire.Ptr(&old_MaxMarketOrderNotional, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -11612,13 +11747,13 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NotionalAssetId = &s
+			m.NotionalAssetId = vtwire.Ptr(&old_NotionalAssetId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11642,7 +11777,24 @@ func (m *NotionalLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PriceLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinPrice := m.MinPrice
+	old_MaxPrice := m.MaxPrice
+	old_LimitUpPrice := m.LimitUpPrice
+	old_LimitDownPrice := m.LimitDownPrice
+	if reuse {
+		*m = PriceLimits{}
+	} else {
+		old_MinPrice = nil
+		old_MaxPrice = nil
+		old_LimitUpPrice = nil
+		old_LimitDownPrice = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11712,13 +11864,13 @@ func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinPrice = &s
+			m.MinPrice = vtwire.Ptr(&old_MinPrice, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -11755,13 +11907,13 @@ func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPrice = &s
+			m.MaxPrice = vtwire.Ptr(&old_MaxPrice, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -11798,13 +11950,13 @@ func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitUpPrice = &s
+			m.LimitUpPrice = vtwire.Ptr(&old_LimitUpPrice, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -11841,13 +11993,13 @@ func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitDownPrice = &s
+			m.LimitDownPrice = vtwire.Ptr(&old_LimitDownPrice, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11871,7 +12023,44 @@ func (m *PriceLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PriceBands) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_AveragePriceWindow := m.AveragePriceWindow
+	old_MultiplierUp := m.MultiplierUp
+	old_MultiplierDown := m.MultiplierDown
+	old_BidMultiplierUp := m.BidMultiplierUp
+	old_BidMultiplierDown := m.BidMultiplierDown
+	old_AskMultiplierUp := m.AskMultiplierUp
+	old_AskMultiplierDown := m.AskMultiplierDown
+	old_MultiplierDecimals := m.MultiplierDecimals
+	old_MarketTakeBound := m.MarketTakeBound
+	old_TriggerProtect := m.TriggerProtect
+	old_PriceLimitRatioX := m.PriceLimitRatioX
+	old_PriceLimitRatioY := m.PriceLimitRatioY
+	old_MaxSlippage := m.MaxSlippage
+	old_HighBidLimit := m.HighBidLimit
+	if reuse {
+		*m = PriceBands{}
+	} else {
+		old_AveragePriceWindow = nil
+		old_MultiplierUp = nil
+		old_MultiplierDown = nil
+		old_BidMultiplierUp = nil
+		old_BidMultiplierDown = nil
+		old_AskMultiplierUp = nil
+		old_AskMultiplierDown = nil
+		old_MultiplierDecimals = nil
+		old_MarketTakeBound = nil
+		old_TriggerProtect = nil
+		old_PriceLimitRatioX = nil
+		old_PriceLimitRatioY = nil
+		old_MaxSlippage = nil
+		old_HighBidLimit = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11941,13 +12130,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MultiplierUp = &s
+			m.MultiplierUp = vtwire.Ptr(&old_MultiplierUp, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -11984,13 +12173,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MultiplierDown = &s
+			m.MultiplierDown = vtwire.Ptr(&old_MultiplierDown, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -12027,13 +12216,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BidMultiplierUp = &s
+			m.BidMultiplierUp = vtwire.Ptr(&old_BidMultiplierUp, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -12070,13 +12259,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BidMultiplierDown = &s
+			m.BidMultiplierDown = vtwire.Ptr(&old_BidMultiplierDown, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -12113,13 +12302,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AskMultiplierUp = &s
+			m.AskMultiplierUp = vtwire.Ptr(&old_AskMultiplierUp, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -12156,13 +12345,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AskMultiplierDown = &s
+			m.AskMultiplierDown = vtwire.Ptr(&old_AskMultiplierDown, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -12196,10 +12385,11 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AveragePriceWindow := false
 			if m.AveragePriceWindow == nil {
-				m.AveragePriceWindow = &durationpb1.Duration{}
+				m.AveragePriceWindow, reused_AveragePriceWindow = vtwire.Next(&old_AveragePriceWindow)
 			}
-			if err := (*vtwire.Duration)(m.AveragePriceWindow).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.AveragePriceWindow).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AveragePriceWindow); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12225,7 +12415,7 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MultiplierDecimals = &v
+			m.MultiplierDecimals = vtwire.Ptr(&old_MultiplierDecimals, v)
 		case 9:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MarketTakeBound", wireType)
@@ -12261,13 +12451,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketTakeBound = &s
+			m.MarketTakeBound = vtwire.Ptr(&old_MarketTakeBound, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -12304,13 +12494,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerProtect = &s
+			m.TriggerProtect = vtwire.Ptr(&old_TriggerProtect, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -12347,13 +12537,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceLimitRatioX = &s
+			m.PriceLimitRatioX = vtwire.Ptr(&old_PriceLimitRatioX, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -12390,13 +12580,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceLimitRatioY = &s
+			m.PriceLimitRatioY = vtwire.Ptr(&old_PriceLimitRatioY, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -12433,13 +12623,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxSlippage = &s
+			m.MaxSlippage = vtwire.Ptr(&old_MaxSlippage, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -12476,13 +12666,13 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.HighBidLimit = &s
+			m.HighBidLimit = vtwire.Ptr(&old_HighBidLimit, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12506,7 +12696,22 @@ func (m *PriceBands) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LeverageLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinLeverage := m.MinLeverage
+	old_MaxLeverage := m.MaxLeverage
+	old_LeverageStep := m.LeverageStep
+	if reuse {
+		*m = LeverageLimits{BuyLeverages: m.BuyLeverages[:0], SellLeverages: m.SellLeverages[:0]}
+	} else {
+		old_MinLeverage = nil
+		old_MaxLeverage = nil
+		old_LeverageStep = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12576,13 +12781,13 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinLeverage = &s
+			m.MinLeverage = vtwire.Ptr(&old_MinLeverage, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -12619,13 +12824,13 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxLeverage = &s
+			m.MaxLeverage = vtwire.Ptr(&old_MaxLeverage, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -12662,13 +12867,13 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LeverageStep = &s
+			m.LeverageStep = vtwire.Ptr(&old_LeverageStep, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -12705,7 +12910,7 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12747,7 +12952,7 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12776,7 +12981,58 @@ func (m *LeverageLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MaxOpenOrders := m.MaxOpenOrders
+	old_MaxAlgoOrders := m.MaxAlgoOrders
+	old_MaxIcebergParts := m.MaxIcebergParts
+	old_MaxIcebergOrders := m.MaxIcebergOrders
+	old_MaxOrderAmends := m.MaxOrderAmends
+	old_MaxOrderLists := m.MaxOrderLists
+	old_MaxPositionQuantity := m.MaxPositionQuantity
+	old_MaxPositionNotional := m.MaxPositionNotional
+	old_MaxPositionShare := m.MaxPositionShare
+	old_MaxPlatformOpenInterest := m.MaxPlatformOpenInterest
+	old_MinTrailingAboveDeltaBps := m.MinTrailingAboveDeltaBps
+	old_MaxTrailingAboveDeltaBps := m.MaxTrailingAboveDeltaBps
+	old_MinTrailingBelowDeltaBps := m.MinTrailingBelowDeltaBps
+	old_MaxTrailingBelowDeltaBps := m.MaxTrailingBelowDeltaBps
+	old_MaxIcebergOrderSize := m.MaxIcebergOrderSize
+	old_MaxTriggerOrderSize := m.MaxTriggerOrderSize
+	old_MaxTwapOrderSize := m.MaxTwapOrderSize
+	old_MaxStopOrderSize := m.MaxStopOrderSize
+	old_MaxPostOnlyOrderSize := m.MaxPostOnlyOrderSize
+	old_MaxLongPositionQuantity := m.MaxLongPositionQuantity
+	old_MaxShortPositionQuantity := m.MaxShortPositionQuantity
+	if reuse {
+		*m = OrderLimits{}
+	} else {
+		old_MaxOpenOrders = nil
+		old_MaxAlgoOrders = nil
+		old_MaxIcebergParts = nil
+		old_MaxIcebergOrders = nil
+		old_MaxOrderAmends = nil
+		old_MaxOrderLists = nil
+		old_MaxPositionQuantity = nil
+		old_MaxPositionNotional = nil
+		old_MaxPositionShare = nil
+		old_MaxPlatformOpenInterest = nil
+		old_MinTrailingAboveDeltaBps = nil
+		old_MaxTrailingAboveDeltaBps = nil
+		old_MinTrailingBelowDeltaBps = nil
+		old_MaxTrailingBelowDeltaBps = nil
+		old_MaxIcebergOrderSize = nil
+		old_MaxTriggerOrderSize = nil
+		old_MaxTwapOrderSize = nil
+		old_MaxStopOrderSize = nil
+		old_MaxPostOnlyOrderSize = nil
+		old_MaxLongPositionQuantity = nil
+		old_MaxShortPositionQuantity = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12833,7 +13089,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxOpenOrders = &v
+			m.MaxOpenOrders = vtwire.Ptr(&old_MaxOpenOrders, v)
 		case 2:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxAlgoOrders", wireType)
@@ -12856,7 +13112,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxAlgoOrders = &v
+			m.MaxAlgoOrders = vtwire.Ptr(&old_MaxAlgoOrders, v)
 		case 3:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxIcebergParts", wireType)
@@ -12879,7 +13135,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxIcebergParts = &v
+			m.MaxIcebergParts = vtwire.Ptr(&old_MaxIcebergParts, v)
 		case 4:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxIcebergOrders", wireType)
@@ -12902,7 +13158,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxIcebergOrders = &v
+			m.MaxIcebergOrders = vtwire.Ptr(&old_MaxIcebergOrders, v)
 		case 5:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxOrderAmends", wireType)
@@ -12925,7 +13181,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxOrderAmends = &v
+			m.MaxOrderAmends = vtwire.Ptr(&old_MaxOrderAmends, v)
 		case 6:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxOrderLists", wireType)
@@ -12948,7 +13204,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxOrderLists = &v
+			m.MaxOrderLists = vtwire.Ptr(&old_MaxOrderLists, v)
 		case 7:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxPositionQuantity", wireType)
@@ -12984,13 +13240,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPositionQuantity = &s
+			m.MaxPositionQuantity = vtwire.Ptr(&old_MaxPositionQuantity, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -13027,13 +13283,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPositionNotional = &s
+			m.MaxPositionNotional = vtwire.Ptr(&old_MaxPositionNotional, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -13070,13 +13326,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPositionShare = &s
+			m.MaxPositionShare = vtwire.Ptr(&old_MaxPositionShare, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -13113,13 +13369,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPlatformOpenInterest = &s
+			m.MaxPlatformOpenInterest = vtwire.Ptr(&old_MaxPlatformOpenInterest, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 0 {
@@ -13143,7 +13399,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MinTrailingAboveDeltaBps = &v
+			m.MinTrailingAboveDeltaBps = vtwire.Ptr(&old_MinTrailingAboveDeltaBps, v)
 		case 12:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxTrailingAboveDeltaBps", wireType)
@@ -13166,7 +13422,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxTrailingAboveDeltaBps = &v
+			m.MaxTrailingAboveDeltaBps = vtwire.Ptr(&old_MaxTrailingAboveDeltaBps, v)
 		case 13:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MinTrailingBelowDeltaBps", wireType)
@@ -13189,7 +13445,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MinTrailingBelowDeltaBps = &v
+			m.MinTrailingBelowDeltaBps = vtwire.Ptr(&old_MinTrailingBelowDeltaBps, v)
 		case 14:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxTrailingBelowDeltaBps", wireType)
@@ -13212,7 +13468,7 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxTrailingBelowDeltaBps = &v
+			m.MaxTrailingBelowDeltaBps = vtwire.Ptr(&old_MaxTrailingBelowDeltaBps, v)
 		case 15:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxIcebergOrderSize", wireType)
@@ -13248,13 +13504,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxIcebergOrderSize = &s
+			m.MaxIcebergOrderSize = vtwire.Ptr(&old_MaxIcebergOrderSize, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -13291,13 +13547,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxTriggerOrderSize = &s
+			m.MaxTriggerOrderSize = vtwire.Ptr(&old_MaxTriggerOrderSize, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 2 {
@@ -13334,13 +13590,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxTwapOrderSize = &s
+			m.MaxTwapOrderSize = vtwire.Ptr(&old_MaxTwapOrderSize, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -13377,13 +13633,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxStopOrderSize = &s
+			m.MaxStopOrderSize = vtwire.Ptr(&old_MaxStopOrderSize, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -13420,13 +13676,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPostOnlyOrderSize = &s
+			m.MaxPostOnlyOrderSize = vtwire.Ptr(&old_MaxPostOnlyOrderSize, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -13463,13 +13719,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxLongPositionQuantity = &s
+			m.MaxLongPositionQuantity = vtwire.Ptr(&old_MaxLongPositionQuantity, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -13506,13 +13762,13 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxShortPositionQuantity = &s
+			m.MaxShortPositionQuantity = vtwire.Ptr(&old_MaxShortPositionQuantity, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -13536,7 +13792,38 @@ func (m *OrderLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderFeatures) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_PostOnlyAllowed := m.PostOnlyAllowed
+	old_ReduceOnlyAllowed := m.ReduceOnlyAllowed
+	old_IcebergAllowed := m.IcebergAllowed
+	old_OcoAllowed := m.OcoAllowed
+	old_OtoAllowed := m.OtoAllowed
+	old_OpoAllowed := m.OpoAllowed
+	old_QuoteOrderQuantityMarketAllowed := m.QuoteOrderQuantityMarketAllowed
+	old_TrailingStopAllowed := m.TrailingStopAllowed
+	old_CancelReplaceAllowed := m.CancelReplaceAllowed
+	old_AmendAllowed := m.AmendAllowed
+	old_PegInstructionsAllowed := m.PegInstructionsAllowed
+	if reuse {
+		*m = OrderFeatures{OrderTypes: m.OrderTypes[:0], TimeInForces: m.TimeInForces[:0], VenueOrderTypes: m.VenueOrderTypes[:0], VenueTimeInForces: m.VenueTimeInForces[:0]}
+	} else {
+		old_PostOnlyAllowed = nil
+		old_ReduceOnlyAllowed = nil
+		old_IcebergAllowed = nil
+		old_OcoAllowed = nil
+		old_OtoAllowed = nil
+		old_OpoAllowed = nil
+		old_QuoteOrderQuantityMarketAllowed = nil
+		old_TrailingStopAllowed = nil
+		old_CancelReplaceAllowed = nil
+		old_AmendAllowed = nil
+		old_PegInstructionsAllowed = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13768,7 +14055,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13810,7 +14097,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13840,7 +14127,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.PostOnlyAllowed = &b
+			m.PostOnlyAllowed = vtwire.Ptr(&old_PostOnlyAllowed, b)
 		case 6:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field ReduceOnlyAllowed", wireType)
@@ -13864,7 +14151,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.ReduceOnlyAllowed = &b
+			m.ReduceOnlyAllowed = vtwire.Ptr(&old_ReduceOnlyAllowed, b)
 		case 7:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field IcebergAllowed", wireType)
@@ -13888,7 +14175,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.IcebergAllowed = &b
+			m.IcebergAllowed = vtwire.Ptr(&old_IcebergAllowed, b)
 		case 8:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field OcoAllowed", wireType)
@@ -13912,7 +14199,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.OcoAllowed = &b
+			m.OcoAllowed = vtwire.Ptr(&old_OcoAllowed, b)
 		case 9:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field OtoAllowed", wireType)
@@ -13936,7 +14223,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.OtoAllowed = &b
+			m.OtoAllowed = vtwire.Ptr(&old_OtoAllowed, b)
 		case 10:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field OpoAllowed", wireType)
@@ -13960,7 +14247,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.OpoAllowed = &b
+			m.OpoAllowed = vtwire.Ptr(&old_OpoAllowed, b)
 		case 11:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field QuoteOrderQuantityMarketAllowed", wireType)
@@ -13984,7 +14271,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.QuoteOrderQuantityMarketAllowed = &b
+			m.QuoteOrderQuantityMarketAllowed = vtwire.Ptr(&old_QuoteOrderQuantityMarketAllowed, b)
 		case 12:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field TrailingStopAllowed", wireType)
@@ -14008,7 +14295,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.TrailingStopAllowed = &b
+			m.TrailingStopAllowed = vtwire.Ptr(&old_TrailingStopAllowed, b)
 		case 13:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CancelReplaceAllowed", wireType)
@@ -14032,7 +14319,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CancelReplaceAllowed = &b
+			m.CancelReplaceAllowed = vtwire.Ptr(&old_CancelReplaceAllowed, b)
 		case 14:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AmendAllowed", wireType)
@@ -14056,7 +14343,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.AmendAllowed = &b
+			m.AmendAllowed = vtwire.Ptr(&old_AmendAllowed, b)
 		case 15:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field PegInstructionsAllowed", wireType)
@@ -14080,7 +14367,7 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.PegInstructionsAllowed = &b
+			m.PegInstructionsAllowed = vtwire.Ptr(&old_PegInstructionsAllowed, b)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -14104,6 +14391,15 @@ func (m *OrderFeatures) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SelfTradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SelfTradePrevention) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SelfTradePrevention{AllowedModes: m.AllowedModes[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14263,7 +14559,15 @@ func (m *SelfTradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PermissionSet) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = PermissionSet{Permissions: m.Permissions[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14333,7 +14637,7 @@ func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14363,7 +14667,23 @@ func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TradingPermissions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockPermissionSets []PermissionSet
+	old_SpotTradingAllowed := m.SpotTradingAllowed
+	old_MarginTradingAllowed := m.MarginTradingAllowed
+	oldLen_PermissionSets := len(m.PermissionSets)
+	if reuse {
+		*m = TradingPermissions{PermissionSets: m.PermissionSets[:0], Permissions: m.Permissions[:0], MarginModes: m.MarginModes[:0]}
+	} else {
+		old_SpotTradingAllowed = nil
+		old_MarginTradingAllowed = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14421,7 +14741,7 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.SpotTradingAllowed = &b
+			m.SpotTradingAllowed = vtwire.Ptr(&old_SpotTradingAllowed, b)
 		case 2:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MarginTradingAllowed", wireType)
@@ -14445,7 +14765,7 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.MarginTradingAllowed = &b
+			m.MarginTradingAllowed = vtwire.Ptr(&old_MarginTradingAllowed, b)
 		case 3:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Permissions", wireType)
@@ -14481,7 +14801,7 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14520,13 +14840,17 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockPermissionSets) == 0 {
-				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets), postIndex-iNdEx, l-postIndex))
-				m.PermissionSets = vtwire.Grow(m.PermissionSets, len(blockPermissionSets))
+			if n := len(m.PermissionSets); reuse && n < cap(m.PermissionSets) && m.PermissionSets[:n+1][n] != nil {
+				m.PermissionSets = m.PermissionSets[:n+1]
+			} else {
+				if len(blockPermissionSets) == 0 {
+					blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets), postIndex-iNdEx, l-postIndex))
+					m.PermissionSets = vtwire.Grow(m.PermissionSets, len(blockPermissionSets))
+				}
+				m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
+				blockPermissionSets = blockPermissionSets[1:]
 			}
-			m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
-			blockPermissionSets = blockPermissionSets[1:]
-			if err := m.PermissionSets[len(m.PermissionSets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.PermissionSets[len(m.PermissionSets)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14631,10 +14955,35 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.PermissionSets, oldLen_PermissionSets)
+	}
 	return nil
 }
-func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FeeSchedule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTiers []FeeTier
+	old_MakerFeeRate := m.MakerFeeRate
+	old_TakerFeeRate := m.TakerFeeRate
+	old_FeeAssetId := m.FeeAssetId
+	old_BlockTradeFeeRate := m.BlockTradeFeeRate
+	old_OptionFeeCap := m.OptionFeeCap
+	old_SettlementFeeRate := m.SettlementFeeRate
+	oldLen_Tiers := len(m.Tiers)
+	if reuse {
+		*m = FeeSchedule{Tiers: m.Tiers[:0]}
+	} else {
+		old_MakerFeeRate = nil
+		old_TakerFeeRate = nil
+		old_FeeAssetId = nil
+		old_BlockTradeFeeRate = nil
+		old_OptionFeeCap = nil
+		old_SettlementFeeRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14704,13 +15053,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MakerFeeRate = &s
+			m.MakerFeeRate = vtwire.Ptr(&old_MakerFeeRate, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -14747,13 +15096,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TakerFeeRate = &s
+			m.TakerFeeRate = vtwire.Ptr(&old_TakerFeeRate, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 0 {
@@ -14835,13 +15184,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeeAssetId = &s
+			m.FeeAssetId = vtwire.Ptr(&old_FeeAssetId, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -14878,7 +15227,7 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14920,13 +15269,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BlockTradeFeeRate = &s
+			m.BlockTradeFeeRate = vtwire.Ptr(&old_BlockTradeFeeRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -14963,13 +15312,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OptionFeeCap = &s
+			m.OptionFeeCap = vtwire.Ptr(&old_OptionFeeCap, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -15006,13 +15355,13 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SettlementFeeRate = &s
+			m.SettlementFeeRate = vtwire.Ptr(&old_SettlementFeeRate, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 0 {
@@ -15068,13 +15417,17 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTiers) == 0 {
-				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers), postIndex-iNdEx, l-postIndex))
-				m.Tiers = vtwire.Grow(m.Tiers, len(blockTiers))
+			if n := len(m.Tiers); reuse && n < cap(m.Tiers) && m.Tiers[:n+1][n] != nil {
+				m.Tiers = m.Tiers[:n+1]
+			} else {
+				if len(blockTiers) == 0 {
+					blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers), postIndex-iNdEx, l-postIndex))
+					m.Tiers = vtwire.Grow(m.Tiers, len(blockTiers))
+				}
+				m.Tiers = append(m.Tiers, &blockTiers[0])
+				blockTiers = blockTiers[1:]
 			}
-			m.Tiers = append(m.Tiers, &blockTiers[0])
-			blockTiers = blockTiers[1:]
-			if err := m.Tiers[len(m.Tiers)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Tiers[len(m.Tiers)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15098,9 +15451,31 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Tiers, oldLen_Tiers)
+	}
 	return nil
 }
-func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FeeTier) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VolumeWindow := m.VolumeWindow
+	old_VolumeThreshold := m.VolumeThreshold
+	old_VolumeAssetId := m.VolumeAssetId
+	old_HoldingThreshold := m.HoldingThreshold
+	old_HoldingAssetId := m.HoldingAssetId
+	if reuse {
+		*m = FeeTier{}
+	} else {
+		old_VolumeWindow = nil
+		old_VolumeThreshold = nil
+		old_VolumeAssetId = nil
+		old_HoldingThreshold = nil
+		old_HoldingAssetId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15192,7 +15567,7 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15234,13 +15609,13 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VolumeThreshold = &s
+			m.VolumeThreshold = vtwire.Ptr(&old_VolumeThreshold, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -15277,13 +15652,13 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VolumeAssetId = &s
+			m.VolumeAssetId = vtwire.Ptr(&old_VolumeAssetId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -15317,10 +15692,11 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VolumeWindow := false
 			if m.VolumeWindow == nil {
-				m.VolumeWindow = &durationpb1.Duration{}
+				m.VolumeWindow, reused_VolumeWindow = vtwire.Next(&old_VolumeWindow)
 			}
-			if err := (*vtwire.Duration)(m.VolumeWindow).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.VolumeWindow).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VolumeWindow); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15359,13 +15735,13 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.HoldingThreshold = &s
+			m.HoldingThreshold = vtwire.Ptr(&old_HoldingThreshold, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -15402,13 +15778,13 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.HoldingAssetId = &s
+			m.HoldingAssetId = vtwire.Ptr(&old_HoldingAssetId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -15445,7 +15821,7 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15487,7 +15863,7 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15517,6 +15893,21 @@ func (m *FeeTier) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BlockTradeRules) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BlockTradeRules) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinQuantity := m.MinQuantity
+	old_TickSize := m.TickSize
+	if reuse {
+		*m = BlockTradeRules{}
+	} else {
+		old_MinQuantity = nil
+		old_TickSize = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15586,13 +15977,13 @@ func (m *BlockTradeRules) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinQuantity = &s
+			m.MinQuantity = vtwire.Ptr(&old_MinQuantity, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -15629,13 +16020,13 @@ func (m *BlockTradeRules) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TickSize = &s
+			m.TickSize = vtwire.Ptr(&old_TickSize, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -15659,7 +16050,20 @@ func (m *BlockTradeRules) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarginAsset) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_CollateralRatio := m.CollateralRatio
+	old_AutoExchangeThreshold := m.AutoExchangeThreshold
+	if reuse {
+		*m = MarginAsset{}
+	} else {
+		old_CollateralRatio = nil
+		old_AutoExchangeThreshold = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15729,7 +16133,7 @@ func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15794,13 +16198,13 @@ func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CollateralRatio = &s
+			m.CollateralRatio = vtwire.Ptr(&old_CollateralRatio, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -15837,13 +16241,13 @@ func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AutoExchangeThreshold = &s
+			m.AutoExchangeThreshold = vtwire.Ptr(&old_AutoExchangeThreshold, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -15867,7 +16271,32 @@ func (m *MarginAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarginTier) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_NotionalCap := m.NotionalCap
+	old_NotionalAssetId := m.NotionalAssetId
+	old_MaxLeverage := m.MaxLeverage
+	old_MaintenanceMarginRate := m.MaintenanceMarginRate
+	old_InitialMarginRate := m.InitialMarginRate
+	old_MaintenanceAmount := m.MaintenanceAmount
+	old_MaxBaseLoan := m.MaxBaseLoan
+	old_MaxQuoteLoan := m.MaxQuoteLoan
+	if reuse {
+		*m = MarginTier{}
+	} else {
+		old_NotionalCap = nil
+		old_NotionalAssetId = nil
+		old_MaxLeverage = nil
+		old_MaintenanceMarginRate = nil
+		old_InitialMarginRate = nil
+		old_MaintenanceAmount = nil
+		old_MaxBaseLoan = nil
+		old_MaxQuoteLoan = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15959,7 +16388,7 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16001,13 +16430,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NotionalCap = &s
+			m.NotionalCap = vtwire.Ptr(&old_NotionalCap, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -16044,13 +16473,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NotionalAssetId = &s
+			m.NotionalAssetId = vtwire.Ptr(&old_NotionalAssetId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -16087,13 +16516,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxLeverage = &s
+			m.MaxLeverage = vtwire.Ptr(&old_MaxLeverage, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -16130,13 +16559,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceMarginRate = &s
+			m.MaintenanceMarginRate = vtwire.Ptr(&old_MaintenanceMarginRate, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -16173,13 +16602,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMarginRate = &s
+			m.InitialMarginRate = vtwire.Ptr(&old_InitialMarginRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -16216,13 +16645,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceAmount = &s
+			m.MaintenanceAmount = vtwire.Ptr(&old_MaintenanceAmount, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -16259,13 +16688,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxBaseLoan = &s
+			m.MaxBaseLoan = vtwire.Ptr(&old_MaxBaseLoan, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -16302,13 +16731,13 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxQuoteLoan = &s
+			m.MaxQuoteLoan = vtwire.Ptr(&old_MaxQuoteLoan, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -16332,7 +16761,24 @@ func (m *MarginTier) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RiskLimitSteps) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MaxRiskLimit := m.MaxRiskLimit
+	old_RiskLimitAssetId := m.RiskLimitAssetId
+	old_InitialMarginIncrement := m.InitialMarginIncrement
+	old_MaintenanceMarginIncrement := m.MaintenanceMarginIncrement
+	if reuse {
+		*m = RiskLimitSteps{}
+	} else {
+		old_MaxRiskLimit = nil
+		old_RiskLimitAssetId = nil
+		old_InitialMarginIncrement = nil
+		old_MaintenanceMarginIncrement = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16402,7 +16848,7 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16444,7 +16890,7 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16486,13 +16932,13 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxRiskLimit = &s
+			m.MaxRiskLimit = vtwire.Ptr(&old_MaxRiskLimit, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -16529,13 +16975,13 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.RiskLimitAssetId = &s
+			m.RiskLimitAssetId = vtwire.Ptr(&old_RiskLimitAssetId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -16572,13 +17018,13 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMarginIncrement = &s
+			m.InitialMarginIncrement = vtwire.Ptr(&old_InitialMarginIncrement, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -16615,13 +17061,13 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceMarginIncrement = &s
+			m.MaintenanceMarginIncrement = vtwire.Ptr(&old_MaintenanceMarginIncrement, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -16646,6 +17092,23 @@ func (m *RiskLimitSteps) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OpenInterestMarginScaling) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OpenInterestAssetId := m.OpenInterestAssetId
+	old_MaxInitialMarginRate := m.MaxInitialMarginRate
+	old_BaseOpenInterest := m.BaseOpenInterest
+	if reuse {
+		*m = OpenInterestMarginScaling{}
+	} else {
+		old_OpenInterestAssetId = nil
+		old_MaxInitialMarginRate = nil
+		old_BaseOpenInterest = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16715,7 +17178,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16757,7 +17220,7 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16799,13 +17262,13 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OpenInterestAssetId = &s
+			m.OpenInterestAssetId = vtwire.Ptr(&old_OpenInterestAssetId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -16842,13 +17305,13 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxInitialMarginRate = &s
+			m.MaxInitialMarginRate = vtwire.Ptr(&old_MaxInitialMarginRate, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -16885,13 +17348,13 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseOpenInterest = &s
+			m.BaseOpenInterest = vtwire.Ptr(&old_BaseOpenInterest, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -16915,9 +17378,38 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarginTerms) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockMarginTiers []MarginTier
 	var blockMarginAssets []MarginAsset
+	old_RiskLimitSteps := m.RiskLimitSteps
+	old_OpenInterestScaling := m.OpenInterestScaling
+	old_MaxLeverage := m.MaxLeverage
+	old_InitialMarginRate := m.InitialMarginRate
+	old_MaintenanceMarginRate := m.MaintenanceMarginRate
+	old_LiquidationFeeRate := m.LiquidationFeeRate
+	old_AutoDeleverage := m.AutoDeleverage
+	old_MarginCallLevel := m.MarginCallLevel
+	old_StopOutLevel := m.StopOutLevel
+	oldLen_MarginTiers := len(m.MarginTiers)
+	oldLen_MarginAssets := len(m.MarginAssets)
+	if reuse {
+		*m = MarginTerms{MarginTiers: m.MarginTiers[:0], MarginAssets: m.MarginAssets[:0]}
+	} else {
+		old_RiskLimitSteps = nil
+		old_OpenInterestScaling = nil
+		old_MaxLeverage = nil
+		old_InitialMarginRate = nil
+		old_MaintenanceMarginRate = nil
+		old_LiquidationFeeRate = nil
+		old_AutoDeleverage = nil
+		old_MarginCallLevel = nil
+		old_StopOutLevel = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16987,13 +17479,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxLeverage = &s
+			m.MaxLeverage = vtwire.Ptr(&old_MaxLeverage, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -17027,13 +17519,17 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockMarginTiers) == 0 {
-				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers), postIndex-iNdEx, l-postIndex))
-				m.MarginTiers = vtwire.Grow(m.MarginTiers, len(blockMarginTiers))
+			if n := len(m.MarginTiers); reuse && n < cap(m.MarginTiers) && m.MarginTiers[:n+1][n] != nil {
+				m.MarginTiers = m.MarginTiers[:n+1]
+			} else {
+				if len(blockMarginTiers) == 0 {
+					blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers), postIndex-iNdEx, l-postIndex))
+					m.MarginTiers = vtwire.Grow(m.MarginTiers, len(blockMarginTiers))
+				}
+				m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
+				blockMarginTiers = blockMarginTiers[1:]
 			}
-			m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
-			blockMarginTiers = blockMarginTiers[1:]
-			if err := m.MarginTiers[len(m.MarginTiers)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarginTiers[len(m.MarginTiers)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17072,13 +17568,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMarginRate = &s
+			m.InitialMarginRate = vtwire.Ptr(&old_InitialMarginRate, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -17115,13 +17611,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceMarginRate = &s
+			m.MaintenanceMarginRate = vtwire.Ptr(&old_MaintenanceMarginRate, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -17158,13 +17654,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationFeeRate = &s
+			m.LiquidationFeeRate = vtwire.Ptr(&old_LiquidationFeeRate, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -17198,13 +17694,17 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockMarginAssets) == 0 {
-				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets), postIndex-iNdEx, l-postIndex))
-				m.MarginAssets = vtwire.Grow(m.MarginAssets, len(blockMarginAssets))
+			if n := len(m.MarginAssets); reuse && n < cap(m.MarginAssets) && m.MarginAssets[:n+1][n] != nil {
+				m.MarginAssets = m.MarginAssets[:n+1]
+			} else {
+				if len(blockMarginAssets) == 0 {
+					blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets), postIndex-iNdEx, l-postIndex))
+					m.MarginAssets = vtwire.Grow(m.MarginAssets, len(blockMarginAssets))
+				}
+				m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
+				blockMarginAssets = blockMarginAssets[1:]
 			}
-			m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
-			blockMarginAssets = blockMarginAssets[1:]
-			if err := m.MarginAssets[len(m.MarginAssets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarginAssets[len(m.MarginAssets)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17240,10 +17740,11 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_RiskLimitSteps := false
 			if m.RiskLimitSteps == nil {
-				m.RiskLimitSteps = &RiskLimitSteps{}
+				m.RiskLimitSteps, reused_RiskLimitSteps = vtwire.Next(&old_RiskLimitSteps)
 			}
-			if err := m.RiskLimitSteps.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.RiskLimitSteps.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_RiskLimitSteps); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17279,10 +17780,11 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OpenInterestScaling := false
 			if m.OpenInterestScaling == nil {
-				m.OpenInterestScaling = &OpenInterestMarginScaling{}
+				m.OpenInterestScaling, reused_OpenInterestScaling = vtwire.Next(&old_OpenInterestScaling)
 			}
-			if err := m.OpenInterestScaling.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OpenInterestScaling.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OpenInterestScaling); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17309,7 +17811,7 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.AutoDeleverage = &b
+			m.AutoDeleverage = vtwire.Ptr(&old_AutoDeleverage, b)
 		case 10:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MarginCallLevel", wireType)
@@ -17345,13 +17847,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarginCallLevel = &s
+			m.MarginCallLevel = vtwire.Ptr(&old_MarginCallLevel, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -17388,13 +17890,13 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.StopOutLevel = &s
+			m.StopOutLevel = vtwire.Ptr(&old_StopOutLevel, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -17431,7 +17933,7 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17458,9 +17960,27 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.MarginTiers, oldLen_MarginTiers)
+		vtwire.ClearStale(m.MarginAssets, oldLen_MarginAssets)
+	}
 	return nil
 }
 func (m *OnChainQuantization) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OnChainQuantization) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_QuoteAtomicResolution := m.QuoteAtomicResolution
+	old_VenuePerpetualId := m.VenuePerpetualId
+	if reuse {
+		*m = OnChainQuantization{}
+	} else {
+		old_QuoteAtomicResolution = nil
+		old_VenuePerpetualId = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17632,7 +18152,7 @@ func (m *OnChainQuantization) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			v = int32((uint32(v) >> 1) ^ uint32(((v&1)<<31)>>31))
-			m.QuoteAtomicResolution = &v
+			m.QuoteAtomicResolution = vtwire.Ptr(&old_QuoteAtomicResolution, v)
 		case 7:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field VenuePerpetualId", wireType)
@@ -17655,7 +18175,7 @@ func (m *OnChainQuantization) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.VenuePerpetualId = &v
+			m.VenuePerpetualId = vtwire.Ptr(&old_VenuePerpetualId, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])

@@ -2489,6 +2489,7 @@ func (m *Market_LendingReserve) SizeVT() (n int) {
 	return n
 }
 func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2595,7 +2596,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2634,7 +2635,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2673,7 +2674,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2712,7 +2713,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2751,7 +2752,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2790,7 +2791,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2829,7 +2830,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BaseInterestIndex = string(dAtA[iNdEx:postIndex])
@@ -2867,7 +2868,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.QuoteInterestIndex = string(dAtA[iNdEx:postIndex])
@@ -2905,7 +2906,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PremiumIndex = string(dAtA[iNdEx:postIndex])
@@ -2933,6 +2934,7 @@ func (m *FundingSpecs) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3000,7 +3002,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarkPriceSource = string(dAtA[iNdEx:postIndex])
@@ -3038,7 +3040,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.IndexPriceSource = string(dAtA[iNdEx:postIndex])
@@ -3076,7 +3078,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SettlementPriceSource = string(dAtA[iNdEx:postIndex])
@@ -3215,7 +3217,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarginTableId = string(dAtA[iNdEx:postIndex])
@@ -3253,7 +3255,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3354,7 +3356,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FairPriceMethod = string(dAtA[iNdEx:postIndex])
@@ -3382,6 +3384,7 @@ func (m *DerivativeSpecs) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmmAmplification) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3449,7 +3452,7 @@ func (m *AmmAmplification) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Value = string(dAtA[iNdEx:postIndex])
@@ -3532,7 +3535,7 @@ func (m *AmmAmplification) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3610,7 +3613,7 @@ func (m *AmmAmplification) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3639,6 +3642,7 @@ func (m *AmmAmplification) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3706,7 +3710,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DeploymentId = string(dAtA[iNdEx:postIndex])
@@ -3744,7 +3748,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3783,7 +3787,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3822,7 +3826,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3861,7 +3865,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3892,6 +3896,7 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 	var blockTokens []AmmPoolTokenState
 	var blockUnderlyingTokens []AmmPoolTokenState
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3959,7 +3964,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3998,7 +4003,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4061,7 +4066,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4100,7 +4105,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4139,7 +4144,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4178,7 +4183,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4217,7 +4222,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4317,7 +4322,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4356,7 +4361,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4476,7 +4481,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4515,7 +4520,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4554,7 +4559,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4625,6 +4630,7 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4692,7 +4698,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DeploymentId = string(dAtA[iNdEx:postIndex])
@@ -4730,7 +4736,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4769,7 +4775,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RateProviderAddress = string(dAtA[iNdEx:postIndex])
@@ -4807,7 +4813,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4846,7 +4852,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetManagerAddress = string(dAtA[iNdEx:postIndex])
@@ -4922,6 +4928,7 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 	var blockTokens []AmmPoolToken
 	var blockRewards []RewardEmission
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4989,7 +4996,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ChainId = string(dAtA[iNdEx:postIndex])
@@ -5027,7 +5034,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DexName = string(dAtA[iNdEx:postIndex])
@@ -5065,7 +5072,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FactoryAddress = string(dAtA[iNdEx:postIndex])
@@ -5125,7 +5132,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PoolAddress = string(dAtA[iNdEx:postIndex])
@@ -5186,7 +5193,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5248,7 +5255,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.HooksAddress = string(dAtA[iNdEx:postIndex])
@@ -5347,7 +5354,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.CreationTransactionHash = string(dAtA[iNdEx:postIndex])
@@ -5424,7 +5431,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PoolId = string(dAtA[iNdEx:postIndex])
@@ -5462,7 +5469,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VaultAddress = string(dAtA[iNdEx:postIndex])
@@ -5542,7 +5549,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5581,7 +5588,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5620,7 +5627,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BasePoolAddress = string(dAtA[iNdEx:postIndex])
@@ -5658,7 +5665,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.UnderlyingDeploymentIds = append(m.UnderlyingDeploymentIds, string(dAtA[iNdEx:postIndex]))
@@ -5738,7 +5745,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DepositZapAddress = string(dAtA[iNdEx:postIndex])
@@ -5814,6 +5821,7 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5881,7 +5889,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5920,7 +5928,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5959,7 +5967,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5998,7 +6006,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6037,7 +6045,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6076,7 +6084,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6115,7 +6123,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6154,7 +6162,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6193,7 +6201,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6232,7 +6240,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6271,7 +6279,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6371,7 +6379,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6410,7 +6418,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6449,7 +6457,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6488,7 +6496,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6517,6 +6525,7 @@ func (m *LendingReserveState) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LendingReserveSpecs) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6584,7 +6593,7 @@ func (m *LendingReserveSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DepositInstrumentId = string(dAtA[iNdEx:postIndex])
@@ -6622,7 +6631,7 @@ func (m *LendingReserveSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6690,6 +6699,7 @@ func (m *LendingReserveSpecs) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Market) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6757,7 +6767,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -6795,7 +6805,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -6833,7 +6843,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.InstrumentId = string(dAtA[iNdEx:postIndex])
@@ -6871,7 +6881,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueSymbol = string(dAtA[iNdEx:postIndex])
@@ -6909,7 +6919,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueNumericId = string(dAtA[iNdEx:postIndex])
@@ -6947,7 +6957,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Symbol = string(dAtA[iNdEx:postIndex])
@@ -6985,7 +6995,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DisplayName = string(dAtA[iNdEx:postIndex])
@@ -7045,7 +7055,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueMarketType = string(dAtA[iNdEx:postIndex])
@@ -7083,7 +7093,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTags = append(m.VenueTags, string(dAtA[iNdEx:postIndex]))
@@ -7121,7 +7131,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueBaseSymbol = string(dAtA[iNdEx:postIndex])
@@ -7159,7 +7169,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueQuoteSymbol = string(dAtA[iNdEx:postIndex])
@@ -7197,7 +7207,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueSettlementSymbol = string(dAtA[iNdEx:postIndex])
@@ -7257,7 +7267,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueStatus = string(dAtA[iNdEx:postIndex])
@@ -7317,7 +7327,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7356,7 +7366,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8331,7 +8341,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TradeQuoteAssetIds = append(m.TradeQuoteAssetIds, string(dAtA[iNdEx:postIndex]))
@@ -8369,7 +8379,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StatusMessage = string(dAtA[iNdEx:postIndex])
@@ -8407,7 +8417,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8446,7 +8456,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8485,7 +8495,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8625,7 +8635,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Etag = string(dAtA[iNdEx:postIndex])
@@ -8702,7 +8712,7 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueAlternateSymbols = append(m.VenueAlternateSymbols, string(dAtA[iNdEx:postIndex]))
@@ -8729,7 +8739,30 @@ func (m *Market) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FundingSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_FundingInterval := m.FundingInterval
+	old_FundingRateCap := m.FundingRateCap
+	old_FundingRateFloor := m.FundingRateFloor
+	old_InterestRate := m.InterestRate
+	old_DefaultFundingRate := m.DefaultFundingRate
+	old_BaseInterestRate := m.BaseInterestRate
+	old_QuoteInterestRate := m.QuoteInterestRate
+	if reuse {
+		*m = FundingSpecs{}
+	} else {
+		old_FundingInterval = nil
+		old_FundingRateCap = nil
+		old_FundingRateFloor = nil
+		old_InterestRate = nil
+		old_DefaultFundingRate = nil
+		old_BaseInterestRate = nil
+		old_QuoteInterestRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8796,10 +8829,11 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_FundingInterval := false
 			if m.FundingInterval == nil {
-				m.FundingInterval = &durationpb1.Duration{}
+				m.FundingInterval, reused_FundingInterval = vtwire.Next(&old_FundingInterval)
 			}
-			if err := (*vtwire.Duration)(m.FundingInterval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.FundingInterval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_FundingInterval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8838,13 +8872,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FundingRateCap = &s
+			m.FundingRateCap = vtwire.Ptr(&old_FundingRateCap, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -8881,13 +8915,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FundingRateFloor = &s
+			m.FundingRateFloor = vtwire.Ptr(&old_FundingRateFloor, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -8924,13 +8958,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InterestRate = &s
+			m.InterestRate = vtwire.Ptr(&old_InterestRate, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -8967,13 +9001,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DefaultFundingRate = &s
+			m.DefaultFundingRate = vtwire.Ptr(&old_DefaultFundingRate, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -9010,13 +9044,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseInterestRate = &s
+			m.BaseInterestRate = vtwire.Ptr(&old_BaseInterestRate, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -9053,13 +9087,13 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteInterestRate = &s
+			m.QuoteInterestRate = vtwire.Ptr(&old_QuoteInterestRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -9096,7 +9130,7 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9138,7 +9172,7 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9180,7 +9214,7 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9210,6 +9244,25 @@ func (m *FundingSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *DerivativeSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Funding := m.Funding
+	old_Margin := m.Margin
+	old_PreListingEndTime := m.PreListingEndTime
+	old_IndexInstrumentId := m.IndexInstrumentId
+	if reuse {
+		*m = DerivativeSpecs{}
+	} else {
+		old_Funding = nil
+		old_Margin = nil
+		old_PreListingEndTime = nil
+		old_IndexInstrumentId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9279,7 +9332,7 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9321,7 +9374,7 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9363,7 +9416,7 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9402,10 +9455,11 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Funding := false
 			if m.Funding == nil {
-				m.Funding = &FundingSpecs{}
+				m.Funding, reused_Funding = vtwire.Next(&old_Funding)
 			}
-			if err := m.Funding.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Funding.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Funding); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9441,10 +9495,11 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Margin := false
 			if m.Margin == nil {
-				m.Margin = &MarginTerms{}
+				m.Margin, reused_Margin = vtwire.Next(&old_Margin)
 			}
-			if err := m.Margin.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Margin.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Margin); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9506,7 +9561,7 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9548,13 +9603,13 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IndexInstrumentId = &s
+			m.IndexInstrumentId = vtwire.Ptr(&old_IndexInstrumentId, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 0 {
@@ -9611,10 +9666,11 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_PreListingEndTime := false
 			if m.PreListingEndTime == nil {
-				m.PreListingEndTime = &timestamppb1.Timestamp{}
+				m.PreListingEndTime, reused_PreListingEndTime = vtwire.Next(&old_PreListingEndTime)
 			}
-			if err := (*vtwire.Timestamp)(m.PreListingEndTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.PreListingEndTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_PreListingEndTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9653,7 +9709,7 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9683,6 +9739,23 @@ func (m *DerivativeSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmmAmplification) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_RampEndTime := m.RampEndTime
+	old_TargetValue := m.TargetValue
+	old_Gamma := m.Gamma
+	if reuse {
+		*m = AmmAmplification{}
+	} else {
+		old_RampEndTime = nil
+		old_TargetValue = nil
+		old_Gamma = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9752,7 +9825,7 @@ func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9839,13 +9912,13 @@ func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TargetValue = &s
+			m.TargetValue = vtwire.Ptr(&old_TargetValue, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -9879,10 +9952,11 @@ func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_RampEndTime := false
 			if m.RampEndTime == nil {
-				m.RampEndTime = &timestamppb1.Timestamp{}
+				m.RampEndTime, reused_RampEndTime = vtwire.Next(&old_RampEndTime)
 			}
-			if err := (*vtwire.Timestamp)(m.RampEndTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.RampEndTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_RampEndTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9921,13 +9995,13 @@ func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Gamma = &s
+			m.Gamma = vtwire.Ptr(&old_Gamma, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -9952,6 +10026,25 @@ func (m *AmmAmplification) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmmPoolTokenState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Balance := m.Balance
+	old_ManagedBalance := m.ManagedBalance
+	old_Rate := m.Rate
+	old_OraclePrice := m.OraclePrice
+	if reuse {
+		*m = AmmPoolTokenState{}
+	} else {
+		old_Balance = nil
+		old_ManagedBalance = nil
+		old_Rate = nil
+		old_OraclePrice = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10021,7 +10114,7 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10063,13 +10156,13 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Balance = &s
+			m.Balance = vtwire.Ptr(&old_Balance, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -10106,13 +10199,13 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ManagedBalance = &s
+			m.ManagedBalance = vtwire.Ptr(&old_ManagedBalance, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -10149,13 +10242,13 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Rate = &s
+			m.Rate = vtwire.Ptr(&old_Rate, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -10192,13 +10285,13 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OraclePrice = &s
+			m.OraclePrice = vtwire.Ptr(&old_OraclePrice, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -10222,9 +10315,50 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmmPoolState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTokens []AmmPoolTokenState
 	var blockUnderlyingTokens []AmmPoolTokenState
+	old_StateTime := m.StateTime
+	old_Amplification := m.Amplification
+	old_Liquidity := m.Liquidity
+	old_SqrtPriceX96 := m.SqrtPriceX96
+	old_Tick := m.Tick
+	old_Token0Price := m.Token0Price
+	old_Token1Price := m.Token1Price
+	old_TvlUsd := m.TvlUsd
+	old_VolumeUsd := m.VolumeUsd
+	old_FeesUsd := m.FeesUsd
+	old_FeeGrowthGlobal0X128 := m.FeeGrowthGlobal0X128
+	old_FeeGrowthGlobal1X128 := m.FeeGrowthGlobal1X128
+	old_LpTokenSupply := m.LpTokenSupply
+	old_VirtualPrice := m.VirtualPrice
+	old_SwapFeeRate := m.SwapFeeRate
+	oldLen_Tokens := len(m.Tokens)
+	oldLen_UnderlyingTokens := len(m.UnderlyingTokens)
+	if reuse {
+		*m = AmmPoolState{Tokens: m.Tokens[:0], UnderlyingTokens: m.UnderlyingTokens[:0]}
+	} else {
+		old_StateTime = nil
+		old_Amplification = nil
+		old_Liquidity = nil
+		old_SqrtPriceX96 = nil
+		old_Tick = nil
+		old_Token0Price = nil
+		old_Token1Price = nil
+		old_TvlUsd = nil
+		old_VolumeUsd = nil
+		old_FeesUsd = nil
+		old_FeeGrowthGlobal0X128 = nil
+		old_FeeGrowthGlobal1X128 = nil
+		old_LpTokenSupply = nil
+		old_VirtualPrice = nil
+		old_SwapFeeRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10294,13 +10428,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Liquidity = &s
+			m.Liquidity = vtwire.Ptr(&old_Liquidity, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -10337,13 +10471,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SqrtPriceX96 = &s
+			m.SqrtPriceX96 = vtwire.Ptr(&old_SqrtPriceX96, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 0 {
@@ -10368,7 +10502,7 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			v = int32((uint32(v) >> 1) ^ uint32(((v&1)<<31)>>31))
-			m.Tick = &v
+			m.Tick = vtwire.Ptr(&old_Tick, v)
 		case 4:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Token0Price", wireType)
@@ -10404,13 +10538,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Token0Price = &s
+			m.Token0Price = vtwire.Ptr(&old_Token0Price, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -10447,13 +10581,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Token1Price = &s
+			m.Token1Price = vtwire.Ptr(&old_Token1Price, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -10490,13 +10624,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TvlUsd = &s
+			m.TvlUsd = vtwire.Ptr(&old_TvlUsd, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -10533,13 +10667,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VolumeUsd = &s
+			m.VolumeUsd = vtwire.Ptr(&old_VolumeUsd, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -10576,13 +10710,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeesUsd = &s
+			m.FeesUsd = vtwire.Ptr(&old_FeesUsd, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 0 {
@@ -10638,10 +10772,11 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StateTime := false
 			if m.StateTime == nil {
-				m.StateTime = &timestamppb1.Timestamp{}
+				m.StateTime, reused_StateTime = vtwire.Next(&old_StateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.StateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.StateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10680,13 +10815,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeeGrowthGlobal0X128 = &s
+			m.FeeGrowthGlobal0X128 = vtwire.Ptr(&old_FeeGrowthGlobal0X128, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -10723,13 +10858,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeeGrowthGlobal1X128 = &s
+			m.FeeGrowthGlobal1X128 = vtwire.Ptr(&old_FeeGrowthGlobal1X128, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -10763,13 +10898,17 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
-				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
+			if n := len(m.Tokens); reuse && n < cap(m.Tokens) && m.Tokens[:n+1][n] != nil {
+				m.Tokens = m.Tokens[:n+1]
+			} else {
+				if len(blockTokens) == 0 {
+					blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+					m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
+				}
+				m.Tokens = append(m.Tokens, &blockTokens[0])
+				blockTokens = blockTokens[1:]
 			}
-			m.Tokens = append(m.Tokens, &blockTokens[0])
-			blockTokens = blockTokens[1:]
-			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10805,10 +10944,11 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Amplification := false
 			if m.Amplification == nil {
-				m.Amplification = &AmmAmplification{}
+				m.Amplification, reused_Amplification = vtwire.Next(&old_Amplification)
 			}
-			if err := m.Amplification.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Amplification.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Amplification); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10847,13 +10987,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LpTokenSupply = &s
+			m.LpTokenSupply = vtwire.Ptr(&old_LpTokenSupply, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -10890,13 +11030,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VirtualPrice = &s
+			m.VirtualPrice = vtwire.Ptr(&old_VirtualPrice, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -10933,13 +11073,13 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SwapFeeRate = &s
+			m.SwapFeeRate = vtwire.Ptr(&old_SwapFeeRate, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -10973,13 +11113,17 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockUnderlyingTokens) == 0 {
-				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens), postIndex-iNdEx, l-postIndex))
-				m.UnderlyingTokens = vtwire.Grow(m.UnderlyingTokens, len(blockUnderlyingTokens))
+			if n := len(m.UnderlyingTokens); reuse && n < cap(m.UnderlyingTokens) && m.UnderlyingTokens[:n+1][n] != nil {
+				m.UnderlyingTokens = m.UnderlyingTokens[:n+1]
+			} else {
+				if len(blockUnderlyingTokens) == 0 {
+					blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens), postIndex-iNdEx, l-postIndex))
+					m.UnderlyingTokens = vtwire.Grow(m.UnderlyingTokens, len(blockUnderlyingTokens))
+				}
+				m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
+				blockUnderlyingTokens = blockUnderlyingTokens[1:]
 			}
-			m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
-			blockUnderlyingTokens = blockUnderlyingTokens[1:]
-			if err := m.UnderlyingTokens[len(m.UnderlyingTokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.UnderlyingTokens[len(m.UnderlyingTokens)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11003,9 +11147,26 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Tokens, oldLen_Tokens)
+		vtwire.ClearStale(m.UnderlyingTokens, oldLen_UnderlyingTokens)
+	}
 	return nil
 }
-func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmmPoolToken) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Weight := m.Weight
+	old_ScalingFactor := m.ScalingFactor
+	if reuse {
+		*m = AmmPoolToken{}
+	} else {
+		old_Weight = nil
+		old_ScalingFactor = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11075,7 +11236,7 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11117,13 +11278,13 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Weight = &s
+			m.Weight = vtwire.Ptr(&old_Weight, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -11160,7 +11321,7 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11202,13 +11363,13 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ScalingFactor = &s
+			m.ScalingFactor = vtwire.Ptr(&old_ScalingFactor, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -11245,7 +11406,7 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11320,9 +11481,38 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmmPoolSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTokens []AmmPoolToken
 	var blockRewards []RewardEmission
+	old_CreationTime := m.CreationTime
+	old_State := m.State
+	old_FeeTier := m.FeeTier
+	old_FeeRate := m.FeeRate
+	old_TickSpacing := m.TickSpacing
+	old_LpTokenDeploymentId := m.LpTokenDeploymentId
+	old_ProtocolFeeShare := m.ProtocolFeeShare
+	old_ExchangeReceivedSupported := m.ExchangeReceivedSupported
+	old_ExchangeExtendedSupported := m.ExchangeExtendedSupported
+	oldLen_Tokens := len(m.Tokens)
+	oldLen_Rewards := len(m.Rewards)
+	if reuse {
+		*m = AmmPoolSpecs{Tokens: m.Tokens[:0], Rewards: m.Rewards[:0], UnderlyingDeploymentIds: m.UnderlyingDeploymentIds[:0]}
+	} else {
+		old_CreationTime = nil
+		old_State = nil
+		old_FeeTier = nil
+		old_FeeRate = nil
+		old_TickSpacing = nil
+		old_LpTokenDeploymentId = nil
+		old_ProtocolFeeShare = nil
+		old_ExchangeReceivedSupported = nil
+		old_ExchangeExtendedSupported = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11392,7 +11582,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11434,7 +11624,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11476,7 +11666,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11540,7 +11730,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11569,7 +11759,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.FeeTier = &v
+			m.FeeTier = vtwire.Ptr(&old_FeeTier, v)
 		case 9:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field FeeRate", wireType)
@@ -11605,13 +11795,13 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeeRate = &s
+			m.FeeRate = vtwire.Ptr(&old_FeeRate, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 0 {
@@ -11635,7 +11825,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.TickSpacing = &v
+			m.TickSpacing = vtwire.Ptr(&old_TickSpacing, v)
 		case 11:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field HooksAddress", wireType)
@@ -11671,7 +11861,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11732,10 +11922,11 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreationTime := false
 			if m.CreationTime == nil {
-				m.CreationTime = &timestamppb1.Timestamp{}
+				m.CreationTime, reused_CreationTime = vtwire.Next(&old_CreationTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreationTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreationTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreationTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11774,7 +11965,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11813,10 +12004,11 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_State := false
 			if m.State == nil {
-				m.State = &AmmPoolState{}
+				m.State, reused_State = vtwire.Next(&old_State)
 			}
-			if err := m.State.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.State.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_State); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11855,7 +12047,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11897,7 +12089,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11936,13 +12128,17 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
-				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
+			if n := len(m.Tokens); reuse && n < cap(m.Tokens) && m.Tokens[:n+1][n] != nil {
+				m.Tokens = m.Tokens[:n+1]
+			} else {
+				if len(blockTokens) == 0 {
+					blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+					m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
+				}
+				m.Tokens = append(m.Tokens, &blockTokens[0])
+				blockTokens = blockTokens[1:]
 			}
-			m.Tokens = append(m.Tokens, &blockTokens[0])
-			blockTokens = blockTokens[1:]
-			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11981,13 +12177,13 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LpTokenDeploymentId = &s
+			m.LpTokenDeploymentId = vtwire.Ptr(&old_LpTokenDeploymentId, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -12024,13 +12220,13 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ProtocolFeeShare = &s
+			m.ProtocolFeeShare = vtwire.Ptr(&old_ProtocolFeeShare, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -12067,7 +12263,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12109,7 +12305,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12148,13 +12344,17 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
-				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+			if n := len(m.Rewards); reuse && n < cap(m.Rewards) && m.Rewards[:n+1][n] != nil {
+				m.Rewards = m.Rewards[:n+1]
+			} else {
+				if len(blockRewards) == 0 {
+					blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+					m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
+				}
+				m.Rewards = append(m.Rewards, &blockRewards[0])
+				blockRewards = blockRewards[1:]
 			}
-			m.Rewards = append(m.Rewards, &blockRewards[0])
-			blockRewards = blockRewards[1:]
-			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12193,7 +12393,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12223,7 +12423,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.ExchangeReceivedSupported = &b
+			m.ExchangeReceivedSupported = vtwire.Ptr(&old_ExchangeReceivedSupported, b)
 		case 26:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field ExchangeExtendedSupported", wireType)
@@ -12247,7 +12447,7 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.ExchangeExtendedSupported = &b
+			m.ExchangeExtendedSupported = vtwire.Ptr(&old_ExchangeExtendedSupported, b)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -12268,9 +12468,56 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Tokens, oldLen_Tokens)
+		vtwire.ClearStale(m.Rewards, oldLen_Rewards)
+	}
 	return nil
 }
 func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingReserveState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_LastUpdateTime := m.LastUpdateTime
+	old_TotalSupplied := m.TotalSupplied
+	old_TotalVariableDebt := m.TotalVariableDebt
+	old_TotalStableDebt := m.TotalStableDebt
+	old_AvailableLiquidity := m.AvailableLiquidity
+	old_Utilization := m.Utilization
+	old_SupplyRate := m.SupplyRate
+	old_VariableBorrowRate := m.VariableBorrowRate
+	old_SupplyApy := m.SupplyApy
+	old_VariableBorrowApy := m.VariableBorrowApy
+	old_LiquidityIndex := m.LiquidityIndex
+	old_VariableBorrowIndex := m.VariableBorrowIndex
+	old_AccruedToTreasury := m.AccruedToTreasury
+	old_Unbacked := m.Unbacked
+	old_IsolationModeTotalDebt := m.IsolationModeTotalDebt
+	old_Reserves := m.Reserves
+	if reuse {
+		*m = LendingReserveState{}
+	} else {
+		old_LastUpdateTime = nil
+		old_TotalSupplied = nil
+		old_TotalVariableDebt = nil
+		old_TotalStableDebt = nil
+		old_AvailableLiquidity = nil
+		old_Utilization = nil
+		old_SupplyRate = nil
+		old_VariableBorrowRate = nil
+		old_SupplyApy = nil
+		old_VariableBorrowApy = nil
+		old_LiquidityIndex = nil
+		old_VariableBorrowIndex = nil
+		old_AccruedToTreasury = nil
+		old_Unbacked = nil
+		old_IsolationModeTotalDebt = nil
+		old_Reserves = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12340,13 +12587,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TotalSupplied = &s
+			m.TotalSupplied = vtwire.Ptr(&old_TotalSupplied, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -12383,13 +12630,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TotalVariableDebt = &s
+			m.TotalVariableDebt = vtwire.Ptr(&old_TotalVariableDebt, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -12426,13 +12673,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TotalStableDebt = &s
+			m.TotalStableDebt = vtwire.Ptr(&old_TotalStableDebt, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -12469,13 +12716,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvailableLiquidity = &s
+			m.AvailableLiquidity = vtwire.Ptr(&old_AvailableLiquidity, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -12512,13 +12759,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Utilization = &s
+			m.Utilization = vtwire.Ptr(&old_Utilization, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -12555,13 +12802,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SupplyRate = &s
+			m.SupplyRate = vtwire.Ptr(&old_SupplyRate, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -12598,13 +12845,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VariableBorrowRate = &s
+			m.VariableBorrowRate = vtwire.Ptr(&old_VariableBorrowRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -12641,13 +12888,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SupplyApy = &s
+			m.SupplyApy = vtwire.Ptr(&old_SupplyApy, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -12684,13 +12931,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VariableBorrowApy = &s
+			m.VariableBorrowApy = vtwire.Ptr(&old_VariableBorrowApy, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -12727,13 +12974,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidityIndex = &s
+			m.LiquidityIndex = vtwire.Ptr(&old_LiquidityIndex, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -12770,13 +13017,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VariableBorrowIndex = &s
+			m.VariableBorrowIndex = vtwire.Ptr(&old_VariableBorrowIndex, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -12810,10 +13057,11 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastUpdateTime := false
 			if m.LastUpdateTime == nil {
-				m.LastUpdateTime = &timestamppb1.Timestamp{}
+				m.LastUpdateTime, reused_LastUpdateTime = vtwire.Next(&old_LastUpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastUpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12874,13 +13122,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AccruedToTreasury = &s
+			m.AccruedToTreasury = vtwire.Ptr(&old_AccruedToTreasury, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -12917,13 +13165,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Unbacked = &s
+			m.Unbacked = vtwire.Ptr(&old_Unbacked, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -12960,13 +13208,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IsolationModeTotalDebt = &s
+			m.IsolationModeTotalDebt = vtwire.Ptr(&old_IsolationModeTotalDebt, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 2 {
@@ -13003,13 +13251,13 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Reserves = &s
+			m.Reserves = vtwire.Ptr(&old_Reserves, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -13034,6 +13282,21 @@ func (m *LendingReserveState) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LendingReserveSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *LendingReserveSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_State := m.State
+	old_BorrowInstrumentId := m.BorrowInstrumentId
+	if reuse {
+		*m = LendingReserveSpecs{}
+	} else {
+		old_State = nil
+		old_BorrowInstrumentId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13103,7 +13366,7 @@ func (m *LendingReserveSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13145,13 +13408,13 @@ func (m *LendingReserveSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BorrowInstrumentId = &s
+			m.BorrowInstrumentId = vtwire.Ptr(&old_BorrowInstrumentId, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -13185,10 +13448,11 @@ func (m *LendingReserveSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_State := false
 			if m.State == nil {
-				m.State = &LendingReserveState{}
+				m.State, reused_State = vtwire.Next(&old_State)
 			}
-			if err := m.State.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.State.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_State); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13214,7 +13478,74 @@ func (m *LendingReserveSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Market) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_TickRule := m.TickRule
+	old_Precisions := m.Precisions
+	old_LimitOrderSize := m.LimitOrderSize
+	old_MarketOrderSize := m.MarketOrderSize
+	old_NotionalLimits := m.NotionalLimits
+	old_PriceLimits := m.PriceLimits
+	old_PriceBands := m.PriceBands
+	old_LeverageLimits := m.LeverageLimits
+	old_OrderLimits := m.OrderLimits
+	old_OrderFeatures := m.OrderFeatures
+	old_SelfTradePrevention := m.SelfTradePrevention
+	old_Permissions := m.Permissions
+	old_Fees := m.Fees
+	old_BlockTrade := m.BlockTrade
+	old_ListingTime := m.ListingTime
+	old_DelistingTime := m.DelistingTime
+	old_AuctionEndTime := m.AuctionEndTime
+	old_SourceRecord := m.SourceRecord
+	old_CreateTime := m.CreateTime
+	old_UpdateTime := m.UpdateTime
+	old_OnChainQuantization := m.OnChainQuantization
+	old_SpotMargin := m.SpotMargin
+	old_StatusChangeTime := m.StatusChangeTime
+	old_TickSize := m.TickSize
+	old_LotSize := m.LotSize
+	old_DailySettlement := m.DailySettlement
+	old_ContractSize := m.ContractSize
+	old_ContractSizeAssetId := m.ContractSizeAssetId
+	old_ContractMultiplier := m.ContractMultiplier
+	if reuse {
+		*m = Market{VenueTags: m.VenueTags[:0], TradeQuoteAssetIds: m.TradeQuoteAssetIds[:0], VenueAlternateSymbols: m.VenueAlternateSymbols[:0]}
+	} else {
+		old_TickRule = nil
+		old_Precisions = nil
+		old_LimitOrderSize = nil
+		old_MarketOrderSize = nil
+		old_NotionalLimits = nil
+		old_PriceLimits = nil
+		old_PriceBands = nil
+		old_LeverageLimits = nil
+		old_OrderLimits = nil
+		old_OrderFeatures = nil
+		old_SelfTradePrevention = nil
+		old_Permissions = nil
+		old_Fees = nil
+		old_BlockTrade = nil
+		old_ListingTime = nil
+		old_DelistingTime = nil
+		old_AuctionEndTime = nil
+		old_SourceRecord = nil
+		old_CreateTime = nil
+		old_UpdateTime = nil
+		old_OnChainQuantization = nil
+		old_SpotMargin = nil
+		old_StatusChangeTime = nil
+		old_TickSize = nil
+		old_LotSize = nil
+		old_DailySettlement = nil
+		old_ContractSize = nil
+		old_ContractSizeAssetId = nil
+		old_ContractMultiplier = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13284,7 +13615,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13326,7 +13657,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13368,7 +13699,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13410,7 +13741,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13452,7 +13783,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13494,7 +13825,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13536,7 +13867,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13600,7 +13931,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13642,7 +13973,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13684,7 +14015,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13726,7 +14057,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13768,7 +14099,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13832,7 +14163,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13896,13 +14227,13 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TickSize = &s
+			m.TickSize = vtwire.Ptr(&old_TickSize, s)
 			iNdEx = postIndex
 		case 23:
 			if wireType != 2 {
@@ -13939,13 +14270,13 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LotSize = &s
+			m.LotSize = vtwire.Ptr(&old_LotSize, s)
 			iNdEx = postIndex
 		case 24:
 			if wireType != 2 {
@@ -13979,10 +14310,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TickRule := false
 			if m.TickRule == nil {
-				m.TickRule = &TickRule{}
+				m.TickRule, reused_TickRule = vtwire.Next(&old_TickRule)
 			}
-			if err := m.TickRule.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TickRule.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TickRule); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14018,10 +14350,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Precisions := false
 			if m.Precisions == nil {
-				m.Precisions = &Precisions{}
+				m.Precisions, reused_Precisions = vtwire.Next(&old_Precisions)
 			}
-			if err := m.Precisions.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Precisions.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Precisions); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14057,10 +14390,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LimitOrderSize := false
 			if m.LimitOrderSize == nil {
-				m.LimitOrderSize = &OrderSizeLimits{}
+				m.LimitOrderSize, reused_LimitOrderSize = vtwire.Next(&old_LimitOrderSize)
 			}
-			if err := m.LimitOrderSize.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.LimitOrderSize.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LimitOrderSize); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14096,10 +14430,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MarketOrderSize := false
 			if m.MarketOrderSize == nil {
-				m.MarketOrderSize = &OrderSizeLimits{}
+				m.MarketOrderSize, reused_MarketOrderSize = vtwire.Next(&old_MarketOrderSize)
 			}
-			if err := m.MarketOrderSize.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarketOrderSize.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MarketOrderSize); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14135,10 +14470,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_NotionalLimits := false
 			if m.NotionalLimits == nil {
-				m.NotionalLimits = &NotionalLimits{}
+				m.NotionalLimits, reused_NotionalLimits = vtwire.Next(&old_NotionalLimits)
 			}
-			if err := m.NotionalLimits.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.NotionalLimits.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_NotionalLimits); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14174,10 +14510,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_PriceLimits := false
 			if m.PriceLimits == nil {
-				m.PriceLimits = &PriceLimits{}
+				m.PriceLimits, reused_PriceLimits = vtwire.Next(&old_PriceLimits)
 			}
-			if err := m.PriceLimits.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.PriceLimits.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_PriceLimits); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14213,10 +14550,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_PriceBands := false
 			if m.PriceBands == nil {
-				m.PriceBands = &PriceBands{}
+				m.PriceBands, reused_PriceBands = vtwire.Next(&old_PriceBands)
 			}
-			if err := m.PriceBands.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.PriceBands.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_PriceBands); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14252,10 +14590,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LeverageLimits := false
 			if m.LeverageLimits == nil {
-				m.LeverageLimits = &LeverageLimits{}
+				m.LeverageLimits, reused_LeverageLimits = vtwire.Next(&old_LeverageLimits)
 			}
-			if err := m.LeverageLimits.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.LeverageLimits.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LeverageLimits); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14291,10 +14630,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderLimits := false
 			if m.OrderLimits == nil {
-				m.OrderLimits = &OrderLimits{}
+				m.OrderLimits, reused_OrderLimits = vtwire.Next(&old_OrderLimits)
 			}
-			if err := m.OrderLimits.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderLimits.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderLimits); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14330,10 +14670,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderFeatures := false
 			if m.OrderFeatures == nil {
-				m.OrderFeatures = &OrderFeatures{}
+				m.OrderFeatures, reused_OrderFeatures = vtwire.Next(&old_OrderFeatures)
 			}
-			if err := m.OrderFeatures.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderFeatures.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderFeatures); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14369,10 +14710,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SelfTradePrevention := false
 			if m.SelfTradePrevention == nil {
-				m.SelfTradePrevention = &SelfTradePrevention{}
+				m.SelfTradePrevention, reused_SelfTradePrevention = vtwire.Next(&old_SelfTradePrevention)
 			}
-			if err := m.SelfTradePrevention.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SelfTradePrevention.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SelfTradePrevention); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14408,10 +14750,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Permissions := false
 			if m.Permissions == nil {
-				m.Permissions = &TradingPermissions{}
+				m.Permissions, reused_Permissions = vtwire.Next(&old_Permissions)
 			}
-			if err := m.Permissions.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Permissions.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Permissions); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14447,10 +14790,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Fees := false
 			if m.Fees == nil {
-				m.Fees = &FeeSchedule{}
+				m.Fees, reused_Fees = vtwire.Next(&old_Fees)
 			}
-			if err := m.Fees.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Fees.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Fees); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14486,10 +14830,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_BlockTrade := false
 			if m.BlockTrade == nil {
-				m.BlockTrade = &BlockTradeRules{}
+				m.BlockTrade, reused_BlockTrade = vtwire.Next(&old_BlockTrade)
 			}
-			if err := m.BlockTrade.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.BlockTrade.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_BlockTrade); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14525,10 +14870,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ListingTime := false
 			if m.ListingTime == nil {
-				m.ListingTime = &timestamppb1.Timestamp{}
+				m.ListingTime, reused_ListingTime = vtwire.Next(&old_ListingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ListingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ListingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ListingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14564,10 +14910,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_DelistingTime := false
 			if m.DelistingTime == nil {
-				m.DelistingTime = &timestamppb1.Timestamp{}
+				m.DelistingTime, reused_DelistingTime = vtwire.Next(&old_DelistingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.DelistingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.DelistingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_DelistingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14603,10 +14950,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AuctionEndTime := false
 			if m.AuctionEndTime == nil {
-				m.AuctionEndTime = &timestamppb1.Timestamp{}
+				m.AuctionEndTime, reused_AuctionEndTime = vtwire.Next(&old_AuctionEndTime)
 			}
-			if err := (*vtwire.Timestamp)(m.AuctionEndTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.AuctionEndTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AuctionEndTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14774,10 +15122,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v11.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14813,10 +15162,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14852,10 +15202,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14882,7 +15233,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.DailySettlement = &b
+			m.DailySettlement = vtwire.Ptr(&old_DailySettlement, b)
 		case 64:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field TradeQuoteAssetIds", wireType)
@@ -14918,7 +15269,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14960,7 +15311,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15002,13 +15353,13 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ContractSize = &s
+			m.ContractSize = vtwire.Ptr(&old_ContractSize, s)
 			iNdEx = postIndex
 		case 67:
 			if wireType != 2 {
@@ -15045,13 +15396,13 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ContractSizeAssetId = &s
+			m.ContractSizeAssetId = vtwire.Ptr(&old_ContractSizeAssetId, s)
 			iNdEx = postIndex
 		case 68:
 			if wireType != 2 {
@@ -15088,13 +15439,13 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ContractMultiplier = &s
+			m.ContractMultiplier = vtwire.Ptr(&old_ContractMultiplier, s)
 			iNdEx = postIndex
 		case 69:
 			if wireType != 0 {
@@ -15151,10 +15502,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OnChainQuantization := false
 			if m.OnChainQuantization == nil {
-				m.OnChainQuantization = &OnChainQuantization{}
+				m.OnChainQuantization, reused_OnChainQuantization = vtwire.Next(&old_OnChainQuantization)
 			}
-			if err := m.OnChainQuantization.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OnChainQuantization.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OnChainQuantization); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15190,10 +15542,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SpotMargin := false
 			if m.SpotMargin == nil {
-				m.SpotMargin = &MarginTerms{}
+				m.SpotMargin, reused_SpotMargin = vtwire.Next(&old_SpotMargin)
 			}
-			if err := m.SpotMargin.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SpotMargin.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SpotMargin); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15232,7 +15585,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15271,10 +15624,11 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StatusChangeTime := false
 			if m.StatusChangeTime == nil {
-				m.StatusChangeTime = &timestamppb1.Timestamp{}
+				m.StatusChangeTime, reused_StatusChangeTime = vtwire.Next(&old_StatusChangeTime)
 			}
-			if err := (*vtwire.Timestamp)(m.StatusChangeTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.StatusChangeTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StatusChangeTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15313,7 +15667,7 @@ func (m *Market) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)

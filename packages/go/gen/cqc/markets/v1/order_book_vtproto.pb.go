@@ -387,6 +387,7 @@ func (m *OrderBook) SizeVT() (n int) {
 }
 
 func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -454,7 +455,7 @@ func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Price = string(dAtA[iNdEx:postIndex])
@@ -492,7 +493,7 @@ func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Size = string(dAtA[iNdEx:postIndex])
@@ -553,7 +554,7 @@ func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -606,6 +607,7 @@ func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
 func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 	var blockBids []OrderBookLevel
 	var blockAsks []OrderBookLevel
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -673,7 +675,7 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -978,7 +980,7 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1056,7 +1058,7 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1095,7 +1097,7 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1279,7 +1281,20 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderBookLevel) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OrderCount := m.OrderCount
+	old_OrderId := m.OrderId
+	if reuse {
+		*m = OrderBookLevel{}
+	} else {
+		old_OrderCount = nil
+		old_OrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1349,7 +1364,7 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -1391,7 +1406,7 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -1420,7 +1435,7 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.OrderCount = &v
+			m.OrderCount = vtwire.Ptr(&old_OrderCount, v)
 		case 4:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
@@ -1456,13 +1471,13 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -1508,9 +1523,48 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderBook) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockBids []OrderBookLevel
 	var blockAsks []OrderBookLevel
+	old_UpdateInterval := m.UpdateInterval
+	old_EventTime := m.EventTime
+	old_TransactTime := m.TransactTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_Sequence := m.Sequence
+	old_FirstUpdateId := m.FirstUpdateId
+	old_LastUpdateId := m.LastUpdateId
+	old_PrevUpdateId := m.PrevUpdateId
+	old_Checksum := m.Checksum
+	old_Depth := m.Depth
+	old_PriceGrouping := m.PriceGrouping
+	old_IndicativePrice := m.IndicativePrice
+	old_IndicativeSize := m.IndicativeSize
+	oldLen_Bids := len(m.Bids)
+	oldLen_Asks := len(m.Asks)
+	if reuse {
+		*m = OrderBook{Bids: m.Bids[:0], Asks: m.Asks[:0]}
+	} else {
+		old_UpdateInterval = nil
+		old_EventTime = nil
+		old_TransactTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_Sequence = nil
+		old_FirstUpdateId = nil
+		old_LastUpdateId = nil
+		old_PrevUpdateId = nil
+		old_Checksum = nil
+		old_Depth = nil
+		old_PriceGrouping = nil
+		old_IndicativePrice = nil
+		old_IndicativeSize = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1580,7 +1634,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -1664,13 +1718,17 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockBids) == 0 {
-				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids), postIndex-iNdEx, l-postIndex))
-				m.Bids = vtwire.Grow(m.Bids, len(blockBids))
+			if n := len(m.Bids); reuse && n < cap(m.Bids) && m.Bids[:n+1][n] != nil {
+				m.Bids = m.Bids[:n+1]
+			} else {
+				if len(blockBids) == 0 {
+					blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids), postIndex-iNdEx, l-postIndex))
+					m.Bids = vtwire.Grow(m.Bids, len(blockBids))
+				}
+				m.Bids = append(m.Bids, &blockBids[0])
+				blockBids = blockBids[1:]
 			}
-			m.Bids = append(m.Bids, &blockBids[0])
-			blockBids = blockBids[1:]
-			if err := m.Bids[len(m.Bids)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Bids[len(m.Bids)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -1706,13 +1764,17 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockAsks) == 0 {
-				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks), postIndex-iNdEx, l-postIndex))
-				m.Asks = vtwire.Grow(m.Asks, len(blockAsks))
+			if n := len(m.Asks); reuse && n < cap(m.Asks) && m.Asks[:n+1][n] != nil {
+				m.Asks = m.Asks[:n+1]
+			} else {
+				if len(blockAsks) == 0 {
+					blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks), postIndex-iNdEx, l-postIndex))
+					m.Asks = vtwire.Grow(m.Asks, len(blockAsks))
+				}
+				m.Asks = append(m.Asks, &blockAsks[0])
+				blockAsks = blockAsks[1:]
 			}
-			m.Asks = append(m.Asks, &blockAsks[0])
-			blockAsks = blockAsks[1:]
-			if err := m.Asks[len(m.Asks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Asks[len(m.Asks)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -1738,7 +1800,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Sequence = &v
+			m.Sequence = vtwire.Ptr(&old_Sequence, v)
 		case 7:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field FirstUpdateId", wireType)
@@ -1761,7 +1823,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.FirstUpdateId = &v
+			m.FirstUpdateId = vtwire.Ptr(&old_FirstUpdateId, v)
 		case 8:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field LastUpdateId", wireType)
@@ -1784,7 +1846,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.LastUpdateId = &v
+			m.LastUpdateId = vtwire.Ptr(&old_LastUpdateId, v)
 		case 9:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field PrevUpdateId", wireType)
@@ -1807,7 +1869,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.PrevUpdateId = &v
+			m.PrevUpdateId = vtwire.Ptr(&old_PrevUpdateId, v)
 		case 10:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Checksum", wireType)
@@ -1830,7 +1892,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Checksum = &v
+			m.Checksum = vtwire.Ptr(&old_Checksum, v)
 		case 11:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Depth", wireType)
@@ -1853,7 +1915,7 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Depth = &v
+			m.Depth = vtwire.Ptr(&old_Depth, v)
 		case 12:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field PriceGrouping", wireType)
@@ -1889,13 +1951,13 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PriceGrouping = &s
+			m.PriceGrouping = vtwire.Ptr(&old_PriceGrouping, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -1929,10 +1991,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateInterval := false
 			if m.UpdateInterval == nil {
-				m.UpdateInterval = &durationpb1.Duration{}
+				m.UpdateInterval, reused_UpdateInterval = vtwire.Next(&old_UpdateInterval)
 			}
-			if err := (*vtwire.Duration)(m.UpdateInterval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.UpdateInterval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateInterval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -1971,13 +2034,13 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IndicativePrice = &s
+			m.IndicativePrice = vtwire.Ptr(&old_IndicativePrice, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -2014,13 +2077,13 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IndicativeSize = &s
+			m.IndicativeSize = vtwire.Ptr(&old_IndicativeSize, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -2054,10 +2117,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2093,10 +2157,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TransactTime := false
 			if m.TransactTime == nil {
-				m.TransactTime = &timestamppb1.Timestamp{}
+				m.TransactTime, reused_TransactTime = vtwire.Next(&old_TransactTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TransactTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2132,10 +2197,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2171,10 +2237,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2197,6 +2264,10 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.Bids, oldLen_Bids)
+		vtwire.ClearStale(m.Asks, oldLen_Asks)
 	}
 	return nil
 }

@@ -3544,6 +3544,7 @@ func (m *ListAssetMarketDataResponse) SizeVT() (n int) {
 }
 
 func (m *GetPriceRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3611,7 +3612,7 @@ func (m *GetPriceRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -3757,6 +3758,7 @@ func (m *GetPriceResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPricesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3824,7 +3826,7 @@ func (m *ListPricesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -3943,7 +3945,7 @@ func (m *ListPricesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetIds = append(m.AssetIds, string(dAtA[iNdEx:postIndex]))
@@ -3981,7 +3983,7 @@ func (m *ListPricesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Sources = append(m.Sources, string(dAtA[iNdEx:postIndex]))
@@ -4132,6 +4134,7 @@ func (m *ListPricesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamPricesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4199,7 +4202,7 @@ func (m *StreamPricesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -4357,7 +4360,7 @@ func (m *StreamPricesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4386,6 +4389,7 @@ func (m *StreamPricesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamPricesResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4515,7 +4519,7 @@ func (m *StreamPricesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -4566,6 +4570,7 @@ func (m *StreamPricesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetOrderBookRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4633,7 +4638,7 @@ func (m *GetOrderBookRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4802,6 +4807,7 @@ func (m *GetOrderBookResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrderBookRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4869,7 +4875,7 @@ func (m *StreamOrderBookRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4929,7 +4935,7 @@ func (m *StreamOrderBookRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4958,6 +4964,7 @@ func (m *StreamOrderBookRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrderBookResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5064,7 +5071,7 @@ func (m *StreamOrderBookResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -5115,6 +5122,7 @@ func (m *StreamOrderBookResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5182,7 +5190,7 @@ func (m *ListTradesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -5242,7 +5250,7 @@ func (m *ListTradesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -5372,6 +5380,7 @@ func (m *ListTradesRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
 	var blockTrades []v1.Trade
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5481,7 +5490,7 @@ func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -5509,6 +5518,7 @@ func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamTradesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5576,7 +5586,7 @@ func (m *StreamTradesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -5614,7 +5624,7 @@ func (m *StreamTradesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5643,6 +5653,7 @@ func (m *StreamTradesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamTradesResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5749,7 +5760,7 @@ func (m *StreamTradesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -5800,6 +5811,7 @@ func (m *StreamTradesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListCandlesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5867,7 +5879,7 @@ func (m *ListCandlesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -5966,7 +5978,7 @@ func (m *ListCandlesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -6096,6 +6108,7 @@ func (m *ListCandlesRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
 	var blockCandles []v1.Candle
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6205,7 +6218,7 @@ func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -6233,6 +6246,7 @@ func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetFundingRateRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6300,7 +6314,7 @@ func (m *GetFundingRateRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -6424,6 +6438,7 @@ func (m *GetFundingRateResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6491,7 +6506,7 @@ func (m *ListFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -6551,7 +6566,7 @@ func (m *ListFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -6681,6 +6696,7 @@ func (m *ListFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 	var blockFundingRates []v1.FundingRate
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6790,7 +6806,7 @@ func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -6818,6 +6834,7 @@ func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6885,7 +6902,7 @@ func (m *GetOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7009,6 +7026,7 @@ func (m *GetOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetMarketDepthRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7076,7 +7094,7 @@ func (m *GetMarketDepthRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7114,7 +7132,7 @@ func (m *GetMarketDepthRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.BandFractions = append(m.BandFractions, string(dAtA[iNdEx:postIndex]))
@@ -7238,6 +7256,7 @@ func (m *GetMarketDepthResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetLiquidityMetricsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7305,7 +7324,7 @@ func (m *GetLiquidityMetricsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7429,6 +7448,7 @@ func (m *GetLiquidityMetricsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetVWAPRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7496,7 +7516,7 @@ func (m *GetVWAPRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7659,6 +7679,7 @@ func (m *GetVWAPResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7726,7 +7747,7 @@ func (m *StreamFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -7764,7 +7785,7 @@ func (m *StreamFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7793,6 +7814,7 @@ func (m *StreamFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7899,7 +7921,7 @@ func (m *StreamFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -7950,6 +7972,7 @@ func (m *StreamFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8017,7 +8040,7 @@ func (m *ListOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -8077,7 +8100,7 @@ func (m *ListOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -8246,6 +8269,7 @@ func (m *ListOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 	var blockOpenInterests []v1.OpenInterest
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8355,7 +8379,7 @@ func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -8383,6 +8407,7 @@ func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8450,7 +8475,7 @@ func (m *ListLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -8510,7 +8535,7 @@ func (m *ListLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -8640,6 +8665,7 @@ func (m *ListLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockLiquidations []v1.Liquidation
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8749,7 +8775,7 @@ func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -8777,6 +8803,7 @@ func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8844,7 +8871,7 @@ func (m *StreamLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -8882,7 +8909,7 @@ func (m *StreamLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8911,6 +8938,7 @@ func (m *StreamLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9017,7 +9045,7 @@ func (m *StreamLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -9068,6 +9096,7 @@ func (m *StreamLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTickerStatisticsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9135,7 +9164,7 @@ func (m *ListTickerStatisticsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -9325,6 +9354,7 @@ func (m *ListTickerStatisticsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9392,7 +9422,7 @@ func (m *GetOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -9430,7 +9460,7 @@ func (m *GetOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -9554,6 +9584,7 @@ func (m *GetOptionGreeksResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9621,7 +9652,7 @@ func (m *StreamOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -9698,7 +9729,7 @@ func (m *StreamOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9727,6 +9758,7 @@ func (m *StreamOptionGreeksRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOptionGreeksResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9833,7 +9865,7 @@ func (m *StreamOptionGreeksResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -9884,6 +9916,7 @@ func (m *StreamOptionGreeksResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9951,7 +9984,7 @@ func (m *GetAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -9989,7 +10022,7 @@ func (m *GetAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -10113,6 +10146,7 @@ func (m *GetAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10180,7 +10214,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetIds = append(m.AssetIds, string(dAtA[iNdEx:postIndex]))
@@ -10218,7 +10252,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Source = string(dAtA[iNdEx:postIndex])
@@ -10278,7 +10312,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -10330,6 +10364,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 	var blockAssetMarketData []v1.AssetMarketData
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10439,7 +10474,7 @@ func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -10467,6 +10502,16 @@ func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetPriceRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetPriceRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetPriceRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10536,7 +10581,7 @@ func (m *GetPriceRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10588,6 +10633,18 @@ func (m *GetPriceRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetPriceResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetPriceResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Price := m.Price
+	if reuse {
+		*m = GetPriceResponse{}
+	} else {
+		old_Price = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10654,10 +10711,11 @@ func (m *GetPriceResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Price := false
 			if m.Price == nil {
-				m.Price = &v1.Price{}
+				m.Price, reused_Price = vtwire.Next(&old_Price)
 			}
-			if err := m.Price.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Price.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Price); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10684,6 +10742,16 @@ func (m *GetPriceResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListPricesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = ListPricesRequest{MarketIds: m.MarketIds[:0], PriceTypes: m.PriceTypes[:0], AssetIds: m.AssetIds[:0], Sources: m.Sources[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10753,7 +10821,7 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10876,7 +10944,7 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10918,7 +10986,7 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10971,7 +11039,17 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListPricesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockPrices []v1.Price
+	oldLen_Prices := len(m.Prices)
+	if reuse {
+		*m = ListPricesResponse{Prices: m.Prices[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11038,13 +11116,17 @@ func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockPrices) == 0 {
-				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices), postIndex-iNdEx, l-postIndex))
-				m.Prices = vtwire.Grow(m.Prices, len(blockPrices))
+			if n := len(m.Prices); reuse && n < cap(m.Prices) && m.Prices[:n+1][n] != nil {
+				m.Prices = m.Prices[:n+1]
+			} else {
+				if len(blockPrices) == 0 {
+					blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices), postIndex-iNdEx, l-postIndex))
+					m.Prices = vtwire.Grow(m.Prices, len(blockPrices))
+				}
+				m.Prices = append(m.Prices, &blockPrices[0])
+				blockPrices = blockPrices[1:]
 			}
-			m.Prices = append(m.Prices, &blockPrices[0])
-			blockPrices = blockPrices[1:]
-			if err := m.Prices[len(m.Prices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Prices[len(m.Prices)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11068,9 +11150,27 @@ func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Prices, oldLen_Prices)
+	}
 	return nil
 }
 func (m *StreamPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamPricesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinInterval := m.MinInterval
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamPricesRequest{MarketIds: m.MarketIds[:0], PriceTypes: m.PriceTypes[:0]}
+	} else {
+		old_MinInterval = nil
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11140,7 +11240,7 @@ func (m *StreamPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11260,10 +11360,11 @@ func (m *StreamPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MinInterval := false
 			if m.MinInterval == nil {
-				m.MinInterval = &durationpb1.Duration{}
+				m.MinInterval, reused_MinInterval = vtwire.Next(&old_MinInterval)
 			}
-			if err := (*vtwire.Duration)(m.MinInterval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.MinInterval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MinInterval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11302,13 +11403,13 @@ func (m *StreamPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11333,6 +11434,19 @@ func (m *StreamPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamPricesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Price := m.Price
+	if reuse {
+		*m = StreamPricesResponse{}
+	} else {
+		old_Price = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11399,10 +11513,11 @@ func (m *StreamPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Price := false
 			if m.Price == nil {
-				m.Price = &v1.Price{}
+				m.Price, reused_Price = vtwire.Next(&old_Price)
 			}
-			if err := m.Price.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Price.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Price); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11464,7 +11579,7 @@ func (m *StreamPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11517,6 +11632,16 @@ func (m *StreamPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOrderBookRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetOrderBookRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11586,7 +11711,7 @@ func (m *GetOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11661,6 +11786,18 @@ func (m *GetOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOrderBookResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OrderBook := m.OrderBook
+	if reuse {
+		*m = GetOrderBookResponse{}
+	} else {
+		old_OrderBook = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11727,10 +11864,11 @@ func (m *GetOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderBook := false
 			if m.OrderBook == nil {
-				m.OrderBook = &v1.OrderBook{}
+				m.OrderBook, reused_OrderBook = vtwire.Next(&old_OrderBook)
 			}
-			if err := m.OrderBook.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderBook.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderBook); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11757,6 +11895,19 @@ func (m *GetOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOrderBookRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamOrderBookRequest{}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11826,7 +11977,7 @@ func (m *StreamOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11890,13 +12041,13 @@ func (m *StreamOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11921,6 +12072,19 @@ func (m *StreamOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOrderBookResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OrderBook := m.OrderBook
+	if reuse {
+		*m = StreamOrderBookResponse{}
+	} else {
+		old_OrderBook = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11987,10 +12151,11 @@ func (m *StreamOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderBook := false
 			if m.OrderBook == nil {
-				m.OrderBook = &v1.OrderBook{}
+				m.OrderBook, reused_OrderBook = vtwire.Next(&old_OrderBook)
 			}
-			if err := m.OrderBook.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderBook.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderBook); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12029,7 +12194,7 @@ func (m *StreamOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12082,6 +12247,21 @@ func (m *StreamOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTradesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	if reuse {
+		*m = ListTradesRequest{}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12151,7 +12331,7 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12215,7 +12395,7 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12254,10 +12434,11 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12293,10 +12474,11 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12346,7 +12528,18 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTradesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTrades []v1.Trade
+	oldLen_Trades := len(m.Trades)
+	if reuse {
+		*m = ListTradesResponse{Trades: m.Trades[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12413,13 +12606,17 @@ func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTrades) == 0 {
-				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades), postIndex-iNdEx, l-postIndex))
-				m.Trades = vtwire.Grow(m.Trades, len(blockTrades))
+			if n := len(m.Trades); reuse && n < cap(m.Trades) && m.Trades[:n+1][n] != nil {
+				m.Trades = m.Trades[:n+1]
+			} else {
+				if len(blockTrades) == 0 {
+					blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades), postIndex-iNdEx, l-postIndex))
+					m.Trades = vtwire.Grow(m.Trades, len(blockTrades))
+				}
+				m.Trades = append(m.Trades, &blockTrades[0])
+				blockTrades = blockTrades[1:]
 			}
-			m.Trades = append(m.Trades, &blockTrades[0])
-			blockTrades = blockTrades[1:]
-			if err := m.Trades[len(m.Trades)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Trades[len(m.Trades)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12458,7 +12655,7 @@ func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12485,9 +12682,25 @@ func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Trades, oldLen_Trades)
+	}
 	return nil
 }
 func (m *StreamTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamTradesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamTradesRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12557,7 +12770,7 @@ func (m *StreamTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12599,13 +12812,13 @@ func (m *StreamTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12630,6 +12843,19 @@ func (m *StreamTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamTradesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Trade := m.Trade
+	if reuse {
+		*m = StreamTradesResponse{}
+	} else {
+		old_Trade = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12696,10 +12922,11 @@ func (m *StreamTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Trade := false
 			if m.Trade == nil {
-				m.Trade = &v1.Trade{}
+				m.Trade, reused_Trade = vtwire.Next(&old_Trade)
 			}
-			if err := m.Trade.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Trade.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Trade); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12738,7 +12965,7 @@ func (m *StreamTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12791,6 +13018,23 @@ func (m *StreamTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListCandlesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Bar := m.Bar
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	if reuse {
+		*m = ListCandlesRequest{}
+	} else {
+		old_Bar = nil
+		old_SinceTime = nil
+		old_UntilTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12860,7 +13104,7 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12899,10 +13143,11 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Bar := false
 			if m.Bar == nil {
-				m.Bar = &v1.BarSpecification{}
+				m.Bar, reused_Bar = vtwire.Next(&old_Bar)
 			}
-			if err := m.Bar.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Bar.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Bar); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12963,7 +13208,7 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13002,10 +13247,11 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13041,10 +13287,11 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13094,7 +13341,18 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListCandlesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockCandles []v1.Candle
+	oldLen_Candles := len(m.Candles)
+	if reuse {
+		*m = ListCandlesResponse{Candles: m.Candles[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13161,13 +13419,17 @@ func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockCandles) == 0 {
-				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles), postIndex-iNdEx, l-postIndex))
-				m.Candles = vtwire.Grow(m.Candles, len(blockCandles))
+			if n := len(m.Candles); reuse && n < cap(m.Candles) && m.Candles[:n+1][n] != nil {
+				m.Candles = m.Candles[:n+1]
+			} else {
+				if len(blockCandles) == 0 {
+					blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles), postIndex-iNdEx, l-postIndex))
+					m.Candles = vtwire.Grow(m.Candles, len(blockCandles))
+				}
+				m.Candles = append(m.Candles, &blockCandles[0])
+				blockCandles = blockCandles[1:]
 			}
-			m.Candles = append(m.Candles, &blockCandles[0])
-			blockCandles = blockCandles[1:]
-			if err := m.Candles[len(m.Candles)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Candles[len(m.Candles)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13206,7 +13468,7 @@ func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13233,9 +13495,22 @@ func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Candles, oldLen_Candles)
+	}
 	return nil
 }
 func (m *GetFundingRateRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetFundingRateRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetFundingRateRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13305,7 +13580,7 @@ func (m *GetFundingRateRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13335,6 +13610,18 @@ func (m *GetFundingRateRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetFundingRateResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetFundingRateResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_FundingRate := m.FundingRate
+	if reuse {
+		*m = GetFundingRateResponse{}
+	} else {
+		old_FundingRate = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13401,10 +13688,11 @@ func (m *GetFundingRateResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_FundingRate := false
 			if m.FundingRate == nil {
-				m.FundingRate = &v1.FundingRate{}
+				m.FundingRate, reused_FundingRate = vtwire.Next(&old_FundingRate)
 			}
-			if err := m.FundingRate.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.FundingRate.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_FundingRate); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13431,6 +13719,21 @@ func (m *GetFundingRateResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListFundingRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	if reuse {
+		*m = ListFundingRatesRequest{}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13500,7 +13803,7 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13564,7 +13867,7 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13603,10 +13906,11 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13642,10 +13946,11 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13695,7 +14000,18 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListFundingRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockFundingRates []v1.FundingRate
+	oldLen_FundingRates := len(m.FundingRates)
+	if reuse {
+		*m = ListFundingRatesResponse{FundingRates: m.FundingRates[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13762,13 +14078,17 @@ func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockFundingRates) == 0 {
-				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates), postIndex-iNdEx, l-postIndex))
-				m.FundingRates = vtwire.Grow(m.FundingRates, len(blockFundingRates))
+			if n := len(m.FundingRates); reuse && n < cap(m.FundingRates) && m.FundingRates[:n+1][n] != nil {
+				m.FundingRates = m.FundingRates[:n+1]
+			} else {
+				if len(blockFundingRates) == 0 {
+					blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates), postIndex-iNdEx, l-postIndex))
+					m.FundingRates = vtwire.Grow(m.FundingRates, len(blockFundingRates))
+				}
+				m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
+				blockFundingRates = blockFundingRates[1:]
 			}
-			m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
-			blockFundingRates = blockFundingRates[1:]
-			if err := m.FundingRates[len(m.FundingRates)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.FundingRates[len(m.FundingRates)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13807,7 +14127,7 @@ func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13834,9 +14154,22 @@ func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.FundingRates, oldLen_FundingRates)
+	}
 	return nil
 }
 func (m *GetOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOpenInterestRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetOpenInterestRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13906,7 +14239,7 @@ func (m *GetOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13936,6 +14269,18 @@ func (m *GetOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOpenInterestResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OpenInterest := m.OpenInterest
+	if reuse {
+		*m = GetOpenInterestResponse{}
+	} else {
+		old_OpenInterest = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14002,10 +14347,11 @@ func (m *GetOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OpenInterest := false
 			if m.OpenInterest == nil {
-				m.OpenInterest = &v1.OpenInterest{}
+				m.OpenInterest, reused_OpenInterest = vtwire.Next(&old_OpenInterest)
 			}
-			if err := m.OpenInterest.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OpenInterest.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OpenInterest); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14032,6 +14378,16 @@ func (m *GetOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetMarketDepthRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetMarketDepthRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetMarketDepthRequest{BandFractions: m.BandFractions[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14101,7 +14457,7 @@ func (m *GetMarketDepthRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14143,7 +14499,7 @@ func (m *GetMarketDepthRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14173,6 +14529,18 @@ func (m *GetMarketDepthRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetMarketDepthResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetMarketDepthResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketDepth := m.MarketDepth
+	if reuse {
+		*m = GetMarketDepthResponse{}
+	} else {
+		old_MarketDepth = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14239,10 +14607,11 @@ func (m *GetMarketDepthResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MarketDepth := false
 			if m.MarketDepth == nil {
-				m.MarketDepth = &v1.MarketDepth{}
+				m.MarketDepth, reused_MarketDepth = vtwire.Next(&old_MarketDepth)
 			}
-			if err := m.MarketDepth.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarketDepth.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MarketDepth); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14269,6 +14638,16 @@ func (m *GetMarketDepthResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetLiquidityMetricsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetLiquidityMetricsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetLiquidityMetricsRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14338,7 +14717,7 @@ func (m *GetLiquidityMetricsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14368,6 +14747,18 @@ func (m *GetLiquidityMetricsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetLiquidityMetricsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetLiquidityMetricsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_LiquidityMetrics := m.LiquidityMetrics
+	if reuse {
+		*m = GetLiquidityMetricsResponse{}
+	} else {
+		old_LiquidityMetrics = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14434,10 +14825,11 @@ func (m *GetLiquidityMetricsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LiquidityMetrics := false
 			if m.LiquidityMetrics == nil {
-				m.LiquidityMetrics = &v1.LiquidityMetrics{}
+				m.LiquidityMetrics, reused_LiquidityMetrics = vtwire.Next(&old_LiquidityMetrics)
 			}
-			if err := m.LiquidityMetrics.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.LiquidityMetrics.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LiquidityMetrics); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14463,7 +14855,18 @@ func (m *GetLiquidityMetricsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetVWAPRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Window := m.Window
+	if reuse {
+		*m = GetVWAPRequest{}
+	} else {
+		old_Window = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14533,7 +14936,7 @@ func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14572,10 +14975,11 @@ func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Window := false
 			if m.Window == nil {
-				m.Window = &durationpb1.Duration{}
+				m.Window, reused_Window = vtwire.Next(&old_Window)
 			}
-			if err := (*vtwire.Duration)(m.Window).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Window).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Window); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14602,6 +15006,18 @@ func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetVWAPResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetVWAPResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Vwap := m.Vwap
+	if reuse {
+		*m = GetVWAPResponse{}
+	} else {
+		old_Vwap = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14668,10 +15084,11 @@ func (m *GetVWAPResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Vwap := false
 			if m.Vwap == nil {
-				m.Vwap = &v1.VWAP{}
+				m.Vwap, reused_Vwap = vtwire.Next(&old_Vwap)
 			}
-			if err := m.Vwap.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Vwap.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Vwap); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14698,6 +15115,19 @@ func (m *GetVWAPResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamFundingRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamFundingRatesRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14767,7 +15197,7 @@ func (m *StreamFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14809,13 +15239,13 @@ func (m *StreamFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -14840,6 +15270,19 @@ func (m *StreamFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamFundingRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_FundingRate := m.FundingRate
+	if reuse {
+		*m = StreamFundingRatesResponse{}
+	} else {
+		old_FundingRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14906,10 +15349,11 @@ func (m *StreamFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_FundingRate := false
 			if m.FundingRate == nil {
-				m.FundingRate = &v1.FundingRate{}
+				m.FundingRate, reused_FundingRate = vtwire.Next(&old_FundingRate)
 			}
-			if err := m.FundingRate.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.FundingRate.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_FundingRate); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14948,7 +15392,7 @@ func (m *StreamFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15001,6 +15445,23 @@ func (m *StreamFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOpenInterestRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_Period := m.Period
+	if reuse {
+		*m = ListOpenInterestRequest{}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_Period = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15070,7 +15531,7 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15134,7 +15595,7 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15173,10 +15634,11 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15212,10 +15674,11 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15274,10 +15737,11 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Period := false
 			if m.Period == nil {
-				m.Period = &durationpb1.Duration{}
+				m.Period, reused_Period = vtwire.Next(&old_Period)
 			}
-			if err := (*vtwire.Duration)(m.Period).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Period).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Period); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15304,7 +15768,18 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOpenInterestResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOpenInterests []v1.OpenInterest
+	oldLen_OpenInterests := len(m.OpenInterests)
+	if reuse {
+		*m = ListOpenInterestResponse{OpenInterests: m.OpenInterests[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15371,13 +15846,17 @@ func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOpenInterests) == 0 {
-				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests), postIndex-iNdEx, l-postIndex))
-				m.OpenInterests = vtwire.Grow(m.OpenInterests, len(blockOpenInterests))
+			if n := len(m.OpenInterests); reuse && n < cap(m.OpenInterests) && m.OpenInterests[:n+1][n] != nil {
+				m.OpenInterests = m.OpenInterests[:n+1]
+			} else {
+				if len(blockOpenInterests) == 0 {
+					blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests), postIndex-iNdEx, l-postIndex))
+					m.OpenInterests = vtwire.Grow(m.OpenInterests, len(blockOpenInterests))
+				}
+				m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
+				blockOpenInterests = blockOpenInterests[1:]
 			}
-			m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
-			blockOpenInterests = blockOpenInterests[1:]
-			if err := m.OpenInterests[len(m.OpenInterests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OpenInterests[len(m.OpenInterests)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15416,7 +15895,7 @@ func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15443,9 +15922,27 @@ func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.OpenInterests, oldLen_OpenInterests)
+	}
 	return nil
 }
 func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListLiquidationsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	if reuse {
+		*m = ListLiquidationsRequest{}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15515,7 +16012,7 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15579,7 +16076,7 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15618,10 +16115,11 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15657,10 +16155,11 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15710,7 +16209,18 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListLiquidationsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockLiquidations []v1.Liquidation
+	oldLen_Liquidations := len(m.Liquidations)
+	if reuse {
+		*m = ListLiquidationsResponse{Liquidations: m.Liquidations[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15777,13 +16287,17 @@ func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockLiquidations) == 0 {
-				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations), postIndex-iNdEx, l-postIndex))
-				m.Liquidations = vtwire.Grow(m.Liquidations, len(blockLiquidations))
+			if n := len(m.Liquidations); reuse && n < cap(m.Liquidations) && m.Liquidations[:n+1][n] != nil {
+				m.Liquidations = m.Liquidations[:n+1]
+			} else {
+				if len(blockLiquidations) == 0 {
+					blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations), postIndex-iNdEx, l-postIndex))
+					m.Liquidations = vtwire.Grow(m.Liquidations, len(blockLiquidations))
+				}
+				m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
+				blockLiquidations = blockLiquidations[1:]
 			}
-			m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
-			blockLiquidations = blockLiquidations[1:]
-			if err := m.Liquidations[len(m.Liquidations)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Liquidations[len(m.Liquidations)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15822,7 +16336,7 @@ func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15849,9 +16363,25 @@ func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Liquidations, oldLen_Liquidations)
+	}
 	return nil
 }
 func (m *StreamLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamLiquidationsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamLiquidationsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15921,7 +16451,7 @@ func (m *StreamLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15963,13 +16493,13 @@ func (m *StreamLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -15994,6 +16524,19 @@ func (m *StreamLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamLiquidationsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Liquidation := m.Liquidation
+	if reuse {
+		*m = StreamLiquidationsResponse{}
+	} else {
+		old_Liquidation = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16060,10 +16603,11 @@ func (m *StreamLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Liquidation := false
 			if m.Liquidation == nil {
-				m.Liquidation = &v1.Liquidation{}
+				m.Liquidation, reused_Liquidation = vtwire.Next(&old_Liquidation)
 			}
-			if err := m.Liquidation.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Liquidation.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Liquidation); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16102,7 +16646,7 @@ func (m *StreamLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16155,6 +16699,19 @@ func (m *StreamLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTickerStatisticsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Window := m.Window
+	if reuse {
+		*m = ListTickerStatisticsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_Window = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16224,7 +16781,7 @@ func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16263,10 +16820,11 @@ func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Window := false
 			if m.Window == nil {
-				m.Window = &durationpb1.Duration{}
+				m.Window, reused_Window = vtwire.Next(&old_Window)
 			}
-			if err := (*vtwire.Duration)(m.Window).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Window).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Window); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16316,7 +16874,17 @@ func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTickerStatisticsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTickerStatistics []v1.TickerStatistics
+	oldLen_TickerStatistics := len(m.TickerStatistics)
+	if reuse {
+		*m = ListTickerStatisticsResponse{TickerStatistics: m.TickerStatistics[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16383,13 +16951,17 @@ func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockTickerStatistics) == 0 {
-				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics), postIndex-iNdEx, l-postIndex))
-				m.TickerStatistics = vtwire.Grow(m.TickerStatistics, len(blockTickerStatistics))
+			if n := len(m.TickerStatistics); reuse && n < cap(m.TickerStatistics) && m.TickerStatistics[:n+1][n] != nil {
+				m.TickerStatistics = m.TickerStatistics[:n+1]
+			} else {
+				if len(blockTickerStatistics) == 0 {
+					blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics), postIndex-iNdEx, l-postIndex))
+					m.TickerStatistics = vtwire.Grow(m.TickerStatistics, len(blockTickerStatistics))
+				}
+				m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
+				blockTickerStatistics = blockTickerStatistics[1:]
 			}
-			m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
-			blockTickerStatistics = blockTickerStatistics[1:]
-			if err := m.TickerStatistics[len(m.TickerStatistics)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TickerStatistics[len(m.TickerStatistics)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16413,9 +16985,22 @@ func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.TickerStatistics, oldLen_TickerStatistics)
+	}
 	return nil
 }
 func (m *GetOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOptionGreeksRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetOptionGreeksRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16485,7 +17070,7 @@ func (m *GetOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16527,7 +17112,7 @@ func (m *GetOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16557,6 +17142,18 @@ func (m *GetOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOptionGreeksResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OptionGreeks := m.OptionGreeks
+	if reuse {
+		*m = GetOptionGreeksResponse{}
+	} else {
+		old_OptionGreeks = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16623,10 +17220,11 @@ func (m *GetOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OptionGreeks := false
 			if m.OptionGreeks == nil {
-				m.OptionGreeks = &v1.OptionGreeks{}
+				m.OptionGreeks, reused_OptionGreeks = vtwire.Next(&old_OptionGreeks)
 			}
-			if err := m.OptionGreeks.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OptionGreeks.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OptionGreeks); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16653,6 +17251,21 @@ func (m *GetOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOptionGreeksRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MinInterval := m.MinInterval
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamOptionGreeksRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_MinInterval = nil
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16722,7 +17335,7 @@ func (m *StreamOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16761,10 +17374,11 @@ func (m *StreamOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MinInterval := false
 			if m.MinInterval == nil {
-				m.MinInterval = &durationpb1.Duration{}
+				m.MinInterval, reused_MinInterval = vtwire.Next(&old_MinInterval)
 			}
-			if err := (*vtwire.Duration)(m.MinInterval).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.MinInterval).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MinInterval); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16803,13 +17417,13 @@ func (m *StreamOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -16834,6 +17448,19 @@ func (m *StreamOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOptionGreeksResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OptionGreeks := m.OptionGreeks
+	if reuse {
+		*m = StreamOptionGreeksResponse{}
+	} else {
+		old_OptionGreeks = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16900,10 +17527,11 @@ func (m *StreamOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OptionGreeks := false
 			if m.OptionGreeks == nil {
-				m.OptionGreeks = &v1.OptionGreeks{}
+				m.OptionGreeks, reused_OptionGreeks = vtwire.Next(&old_OptionGreeks)
 			}
-			if err := m.OptionGreeks.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OptionGreeks.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OptionGreeks); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16942,7 +17570,7 @@ func (m *StreamOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16995,6 +17623,16 @@ func (m *StreamOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetAssetMarketDataRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetAssetMarketDataRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17064,7 +17702,7 @@ func (m *GetAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17106,7 +17744,7 @@ func (m *GetAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17136,6 +17774,18 @@ func (m *GetAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetAssetMarketDataResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_AssetMarketData := m.AssetMarketData
+	if reuse {
+		*m = GetAssetMarketDataResponse{}
+	} else {
+		old_AssetMarketData = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17202,10 +17852,11 @@ func (m *GetAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AssetMarketData := false
 			if m.AssetMarketData == nil {
-				m.AssetMarketData = &v1.AssetMarketData{}
+				m.AssetMarketData, reused_AssetMarketData = vtwire.Next(&old_AssetMarketData)
 			}
-			if err := m.AssetMarketData.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.AssetMarketData.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AssetMarketData); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17232,6 +17883,16 @@ func (m *GetAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListAssetMarketDataRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = ListAssetMarketDataRequest{AssetIds: m.AssetIds[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17301,7 +17962,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17343,7 +18004,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17407,7 +18068,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17460,7 +18121,18 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListAssetMarketDataResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockAssetMarketData []v1.AssetMarketData
+	oldLen_AssetMarketData := len(m.AssetMarketData)
+	if reuse {
+		*m = ListAssetMarketDataResponse{AssetMarketData: m.AssetMarketData[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17527,13 +18199,17 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockAssetMarketData) == 0 {
-				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData), postIndex-iNdEx, l-postIndex))
-				m.AssetMarketData = vtwire.Grow(m.AssetMarketData, len(blockAssetMarketData))
+			if n := len(m.AssetMarketData); reuse && n < cap(m.AssetMarketData) && m.AssetMarketData[:n+1][n] != nil {
+				m.AssetMarketData = m.AssetMarketData[:n+1]
+			} else {
+				if len(blockAssetMarketData) == 0 {
+					blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData), postIndex-iNdEx, l-postIndex))
+					m.AssetMarketData = vtwire.Grow(m.AssetMarketData, len(blockAssetMarketData))
+				}
+				m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
+				blockAssetMarketData = blockAssetMarketData[1:]
 			}
-			m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
-			blockAssetMarketData = blockAssetMarketData[1:]
-			if err := m.AssetMarketData[len(m.AssetMarketData)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.AssetMarketData[len(m.AssetMarketData)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17572,7 +18248,7 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17598,6 +18274,9 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.AssetMarketData, oldLen_AssetMarketData)
 	}
 	return nil
 }

@@ -2563,6 +2563,7 @@ func (m *ListTradingFeeRatesResponse) SizeVT() (n int) {
 }
 
 func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2630,7 +2631,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -2668,7 +2669,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -2767,7 +2768,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -2835,6 +2836,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockOrderStatusReports []v1.OrderStatusReport
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2944,7 +2946,7 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -2995,6 +2997,7 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3062,7 +3065,7 @@ func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -3100,7 +3103,7 @@ func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -3238,7 +3241,7 @@ func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -3306,6 +3309,7 @@ func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockFillReports []v1.FillReport
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3415,7 +3419,7 @@ func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -3466,6 +3470,7 @@ func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3533,7 +3538,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -3571,7 +3576,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -3654,7 +3659,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -3722,6 +3727,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockPositionStatusReports []v1.PositionStatusReport
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3831,7 +3837,7 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -3859,6 +3865,7 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetMarginSummaryRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3926,7 +3933,7 @@ func (m *GetMarginSummaryRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -3964,7 +3971,7 @@ func (m *GetMarginSummaryRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Wallet = string(dAtA[iNdEx:postIndex])
@@ -4088,6 +4095,7 @@ func (m *GetMarginSummaryResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamMarginSummariesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4155,7 +4163,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -4193,7 +4201,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Wallet = string(dAtA[iNdEx:postIndex])
@@ -4231,7 +4239,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4260,6 +4268,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamMarginSummariesResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4435,7 +4444,7 @@ func (m *StreamMarginSummariesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -4463,6 +4472,7 @@ func (m *StreamMarginSummariesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4530,7 +4540,7 @@ func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -4568,7 +4578,7 @@ func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -4606,7 +4616,7 @@ func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4644,7 +4654,7 @@ func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Leverage = string(dAtA[iNdEx:postIndex])
@@ -4694,6 +4704,7 @@ func (m *SetLeverageRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetLeverageResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4800,7 +4811,7 @@ func (m *SetLeverageResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4829,6 +4840,7 @@ func (m *SetLeverageResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetMarginModeRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4896,7 +4908,7 @@ func (m *SetMarginModeRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -4934,7 +4946,7 @@ func (m *SetMarginModeRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -4972,7 +4984,7 @@ func (m *SetMarginModeRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5119,6 +5131,7 @@ func (m *SetMarginModeResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetPositionModeRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5186,7 +5199,7 @@ func (m *SetPositionModeRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -5224,7 +5237,7 @@ func (m *SetPositionModeRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -5370,6 +5383,7 @@ func (m *SetPositionModeResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AdjustIsolatedMarginRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5437,7 +5451,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -5475,7 +5489,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -5513,7 +5527,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -5595,7 +5609,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -5766,6 +5780,7 @@ func (m *AdjustIsolatedMarginResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5833,7 +5848,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -5871,7 +5886,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -5909,7 +5924,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FromWallet = string(dAtA[iNdEx:postIndex])
@@ -5947,7 +5962,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5986,7 +6001,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ToWallet = string(dAtA[iNdEx:postIndex])
@@ -6024,7 +6039,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -6062,7 +6077,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -6100,7 +6115,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6139,7 +6154,7 @@ func (m *TransferInternalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6272,6 +6287,7 @@ func (m *TransferInternalResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6339,7 +6355,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -6377,7 +6393,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -6415,7 +6431,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -6453,7 +6469,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -6491,7 +6507,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6520,6 +6536,7 @@ func (m *BorrowRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BorrowResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6634,7 +6651,7 @@ func (m *BorrowResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6663,6 +6680,7 @@ func (m *BorrowResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6730,7 +6748,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -6768,7 +6786,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -6806,7 +6824,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -6844,7 +6862,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6906,7 +6924,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6935,6 +6953,7 @@ func (m *RepayRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RepayResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7049,7 +7068,7 @@ func (m *RepayResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7078,6 +7097,7 @@ func (m *RepayResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CancelWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7145,7 +7165,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -7183,7 +7203,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -7221,7 +7241,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7260,7 +7280,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7393,6 +7413,7 @@ func (m *CancelWithdrawalResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradingFeeRatesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7460,7 +7481,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -7498,7 +7519,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -7558,7 +7579,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -7586,6 +7607,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarketFeeRates) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7653,7 +7675,7 @@ func (m *MarketFeeRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7760,6 +7782,7 @@ func (m *MarketFeeRates) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
 	var blockMarketFeeRates []MarketFeeRates
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7869,7 +7892,7 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -7897,6 +7920,21 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOrderStatusReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_ReadMask := m.ReadMask
+	if reuse {
+		*m = ListOrderStatusReportsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_SinceTime = nil
+		old_ReadMask = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7966,7 +8004,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8008,7 +8046,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8047,10 +8085,11 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8111,7 +8150,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8150,10 +8189,11 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8180,7 +8220,18 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOrderStatusReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrderStatusReports []v1.OrderStatusReport
+	oldLen_OrderStatusReports := len(m.OrderStatusReports)
+	if reuse {
+		*m = ListOrderStatusReportsResponse{OrderStatusReports: m.OrderStatusReports[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8247,13 +8298,17 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOrderStatusReports) == 0 {
-				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports), postIndex-iNdEx, l-postIndex))
-				m.OrderStatusReports = vtwire.Grow(m.OrderStatusReports, len(blockOrderStatusReports))
+			if n := len(m.OrderStatusReports); reuse && n < cap(m.OrderStatusReports) && m.OrderStatusReports[:n+1][n] != nil {
+				m.OrderStatusReports = m.OrderStatusReports[:n+1]
+			} else {
+				if len(blockOrderStatusReports) == 0 {
+					blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports), postIndex-iNdEx, l-postIndex))
+					m.OrderStatusReports = vtwire.Grow(m.OrderStatusReports, len(blockOrderStatusReports))
+				}
+				m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
+				blockOrderStatusReports = blockOrderStatusReports[1:]
 			}
-			m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
-			blockOrderStatusReports = blockOrderStatusReports[1:]
-			if err := m.OrderStatusReports[len(m.OrderStatusReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderStatusReports[len(m.OrderStatusReports)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8292,7 +8347,7 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8342,9 +8397,29 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.OrderStatusReports, oldLen_OrderStatusReports)
+	}
 	return nil
 }
 func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListFillReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_ReadMask := m.ReadMask
+	if reuse {
+		*m = ListFillReportsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_ReadMask = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8414,7 +8489,7 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8456,7 +8531,7 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8495,10 +8570,11 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8534,10 +8610,11 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8598,7 +8675,7 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8637,10 +8714,11 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8667,7 +8745,18 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListFillReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockFillReports []v1.FillReport
+	oldLen_FillReports := len(m.FillReports)
+	if reuse {
+		*m = ListFillReportsResponse{FillReports: m.FillReports[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8734,13 +8823,17 @@ func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockFillReports) == 0 {
-				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports), postIndex-iNdEx, l-postIndex))
-				m.FillReports = vtwire.Grow(m.FillReports, len(blockFillReports))
+			if n := len(m.FillReports); reuse && n < cap(m.FillReports) && m.FillReports[:n+1][n] != nil {
+				m.FillReports = m.FillReports[:n+1]
+			} else {
+				if len(blockFillReports) == 0 {
+					blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports), postIndex-iNdEx, l-postIndex))
+					m.FillReports = vtwire.Grow(m.FillReports, len(blockFillReports))
+				}
+				m.FillReports = append(m.FillReports, &blockFillReports[0])
+				blockFillReports = blockFillReports[1:]
 			}
-			m.FillReports = append(m.FillReports, &blockFillReports[0])
-			blockFillReports = blockFillReports[1:]
-			if err := m.FillReports[len(m.FillReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.FillReports[len(m.FillReports)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8779,7 +8872,7 @@ func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8829,9 +8922,25 @@ func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.FillReports, oldLen_FillReports)
+	}
 	return nil
 }
 func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListPositionStatusReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ReadMask := m.ReadMask
+	if reuse {
+		*m = ListPositionStatusReportsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_ReadMask = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8901,7 +9010,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8943,7 +9052,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9030,7 +9139,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9069,10 +9178,11 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9099,7 +9209,18 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 	return nil
 }
 func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListPositionStatusReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockPositionStatusReports []v1.PositionStatusReport
+	oldLen_PositionStatusReports := len(m.PositionStatusReports)
+	if reuse {
+		*m = ListPositionStatusReportsResponse{PositionStatusReports: m.PositionStatusReports[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9166,13 +9287,17 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockPositionStatusReports) == 0 {
-				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports), postIndex-iNdEx, l-postIndex))
-				m.PositionStatusReports = vtwire.Grow(m.PositionStatusReports, len(blockPositionStatusReports))
+			if n := len(m.PositionStatusReports); reuse && n < cap(m.PositionStatusReports) && m.PositionStatusReports[:n+1][n] != nil {
+				m.PositionStatusReports = m.PositionStatusReports[:n+1]
+			} else {
+				if len(blockPositionStatusReports) == 0 {
+					blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports), postIndex-iNdEx, l-postIndex))
+					m.PositionStatusReports = vtwire.Grow(m.PositionStatusReports, len(blockPositionStatusReports))
+				}
+				m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
+				blockPositionStatusReports = blockPositionStatusReports[1:]
 			}
-			m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
-			blockPositionStatusReports = blockPositionStatusReports[1:]
-			if err := m.PositionStatusReports[len(m.PositionStatusReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.PositionStatusReports[len(m.PositionStatusReports)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9211,7 +9336,7 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9238,9 +9363,22 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.PositionStatusReports, oldLen_PositionStatusReports)
+	}
 	return nil
 }
 func (m *GetMarginSummaryRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetMarginSummaryRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetMarginSummaryRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9310,7 +9448,7 @@ func (m *GetMarginSummaryRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9352,7 +9490,7 @@ func (m *GetMarginSummaryRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9382,6 +9520,18 @@ func (m *GetMarginSummaryRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetMarginSummaryResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetMarginSummaryResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarginSummary := m.MarginSummary
+	if reuse {
+		*m = GetMarginSummaryResponse{}
+	} else {
+		old_MarginSummary = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9448,10 +9598,11 @@ func (m *GetMarginSummaryResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MarginSummary := false
 			if m.MarginSummary == nil {
-				m.MarginSummary = &v1.MarginSummary{}
+				m.MarginSummary, reused_MarginSummary = vtwire.Next(&old_MarginSummary)
 			}
-			if err := m.MarginSummary.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarginSummary.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MarginSummary); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9478,6 +9629,19 @@ func (m *GetMarginSummaryResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamMarginSummariesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamMarginSummariesRequest{}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9547,7 +9711,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9589,7 +9753,7 @@ func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9631,13 +9795,13 @@ func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -9662,6 +9826,19 @@ func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamMarginSummariesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamMarginSummariesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarginSummary := m.MarginSummary
+	if reuse {
+		*m = StreamMarginSummariesResponse{}
+	} else {
+		old_MarginSummary = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9728,10 +9905,11 @@ func (m *StreamMarginSummariesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MarginSummary := false
 			if m.MarginSummary == nil {
-				m.MarginSummary = &v1.MarginSummary{}
+				m.MarginSummary, reused_MarginSummary = vtwire.Next(&old_MarginSummary)
 			}
-			if err := m.MarginSummary.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarginSummary.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MarginSummary); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9839,7 +10017,7 @@ func (m *StreamMarginSummariesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9869,6 +10047,16 @@ func (m *StreamMarginSummariesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetLeverageRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SetLeverageRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9938,7 +10126,7 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9980,7 +10168,7 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10022,7 +10210,7 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10064,7 +10252,7 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10116,6 +10304,21 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetLeverageResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetLeverageResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketLeverage := m.MarketLeverage
+	old_MaxNotional := m.MaxNotional
+	if reuse {
+		*m = SetLeverageResponse{}
+	} else {
+		old_MarketLeverage = nil
+		old_MaxNotional = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10182,10 +10385,11 @@ func (m *SetLeverageResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_MarketLeverage := false
 			if m.MarketLeverage == nil {
-				m.MarketLeverage = &v1.MarketLeverage{}
+				m.MarketLeverage, reused_MarketLeverage = vtwire.Next(&old_MarketLeverage)
 			}
-			if err := m.MarketLeverage.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarketLeverage.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_MarketLeverage); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10224,13 +10428,13 @@ func (m *SetLeverageResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxNotional = &s
+			m.MaxNotional = vtwire.Ptr(&old_MaxNotional, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -10255,6 +10459,19 @@ func (m *SetLeverageResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetMarginModeRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketId := m.MarketId
+	if reuse {
+		*m = SetMarginModeRequest{}
+	} else {
+		old_MarketId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10324,7 +10541,7 @@ func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10366,7 +10583,7 @@ func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10408,13 +10625,13 @@ func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 0 {
@@ -10461,6 +10678,18 @@ func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetMarginModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetMarginModeResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = SetMarginModeResponse{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10527,10 +10756,11 @@ func (m *SetMarginModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10557,6 +10787,16 @@ func (m *SetMarginModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetPositionModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetPositionModeRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SetPositionModeRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10626,7 +10866,7 @@ func (m *SetPositionModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10668,7 +10908,7 @@ func (m *SetPositionModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10720,6 +10960,18 @@ func (m *SetPositionModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetPositionModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetPositionModeResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = SetPositionModeResponse{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10786,10 +11038,11 @@ func (m *SetPositionModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10816,6 +11069,16 @@ func (m *SetPositionModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AdjustIsolatedMarginRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = AdjustIsolatedMarginRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10885,7 +11148,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10927,7 +11190,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10969,7 +11232,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11055,7 +11318,7 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11085,6 +11348,18 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AdjustIsolatedMarginResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AdjustIsolatedMarginResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Position := m.Position
+	if reuse {
+		*m = AdjustIsolatedMarginResponse{}
+	} else {
+		old_Position = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11151,10 +11426,11 @@ func (m *AdjustIsolatedMarginResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Position := false
 			if m.Position == nil {
-				m.Position = &v1.PositionStatusReport{}
+				m.Position, reused_Position = vtwire.Next(&old_Position)
 			}
-			if err := m.Position.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Position.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Position); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11228,6 +11504,23 @@ func (m *AdjustIsolatedMarginResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TransferInternalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ToAccountId := m.ToAccountId
+	old_MarketId := m.MarketId
+	old_ClientTransactionId := m.ClientTransactionId
+	if reuse {
+		*m = TransferInternalRequest{}
+	} else {
+		old_ToAccountId = nil
+		old_MarketId = nil
+		old_ClientTransactionId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11297,7 +11590,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11339,7 +11632,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11381,7 +11674,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11423,13 +11716,13 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ToAccountId = &s
+			m.ToAccountId = vtwire.Ptr(&old_ToAccountId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -11466,7 +11759,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11508,7 +11801,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11550,7 +11843,7 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11592,13 +11885,13 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -11635,13 +11928,13 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ClientTransactionId = &s
+			m.ClientTransactionId = vtwire.Ptr(&old_ClientTransactionId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -11666,6 +11959,15 @@ func (m *TransferInternalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TransferInternalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TransferInternalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = TransferInternalResponse{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11769,7 +12071,18 @@ func (m *TransferInternalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BorrowRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketId := m.MarketId
+	if reuse {
+		*m = BorrowRequest{}
+	} else {
+		old_MarketId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11839,7 +12152,7 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11881,7 +12194,7 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11923,7 +12236,7 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11965,7 +12278,7 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12007,13 +12320,13 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12037,7 +12350,18 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *BorrowResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *BorrowResponse) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BorrowResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Borrowed := m.Borrowed
+	if reuse {
+		*m = BorrowResponse{}
+	} else {
+		old_Borrowed = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12154,13 +12478,13 @@ func (m *BorrowResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Borrowed = &s
+			m.Borrowed = vtwire.Ptr(&old_Borrowed, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12184,7 +12508,20 @@ func (m *BorrowResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RepayRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Amount := m.Amount
+	old_MarketId := m.MarketId
+	if reuse {
+		*m = RepayRequest{}
+	} else {
+		old_Amount = nil
+		old_MarketId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12254,7 +12591,7 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12296,7 +12633,7 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12338,7 +12675,7 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12380,13 +12717,13 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Amount = &s
+			m.Amount = vtwire.Ptr(&old_Amount, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -12446,13 +12783,13 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12476,7 +12813,18 @@ func (m *RepayRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RepayResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RepayResponse) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RepayResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Borrowed := m.Borrowed
+	if reuse {
+		*m = RepayResponse{}
+	} else {
+		old_Borrowed = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12593,13 +12941,13 @@ func (m *RepayResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Borrowed = &s
+			m.Borrowed = vtwire.Ptr(&old_Borrowed, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12624,6 +12972,21 @@ func (m *RepayResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelWithdrawalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_TransactionId := m.TransactionId
+	old_ClientTransactionId := m.ClientTransactionId
+	if reuse {
+		*m = CancelWithdrawalRequest{}
+	} else {
+		old_TransactionId = nil
+		old_ClientTransactionId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12693,7 +13056,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12735,7 +13098,7 @@ func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12777,13 +13140,13 @@ func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TransactionId = &s
+			m.TransactionId = vtwire.Ptr(&old_TransactionId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -12820,13 +13183,13 @@ func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ClientTransactionId = &s
+			m.ClientTransactionId = vtwire.Ptr(&old_ClientTransactionId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -12851,6 +13214,15 @@ func (m *CancelWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelWithdrawalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = CancelWithdrawalResponse{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12955,6 +13327,16 @@ func (m *CancelWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTradingFeeRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = ListTradingFeeRatesRequest{MarketIds: m.MarketIds[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13024,7 +13406,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13066,7 +13448,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13130,7 +13512,7 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13159,7 +13541,20 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarketFeeRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Rates := m.Rates
+	old_UpdateTime := m.UpdateTime
+	if reuse {
+		*m = MarketFeeRates{}
+	} else {
+		old_Rates = nil
+		old_UpdateTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13229,7 +13624,7 @@ func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13268,10 +13663,11 @@ func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Rates := false
 			if m.Rates == nil {
-				m.Rates = &v1.CommissionRates{}
+				m.Rates, reused_Rates = vtwire.Next(&old_Rates)
 			}
-			if err := m.Rates.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Rates.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Rates); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13307,10 +13703,11 @@ func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13337,7 +13734,18 @@ func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListTradingFeeRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockMarketFeeRates []MarketFeeRates
+	oldLen_MarketFeeRates := len(m.MarketFeeRates)
+	if reuse {
+		*m = ListTradingFeeRatesResponse{MarketFeeRates: m.MarketFeeRates[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13404,13 +13812,17 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockMarketFeeRates) == 0 {
-				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates), postIndex-iNdEx, l-postIndex))
-				m.MarketFeeRates = vtwire.Grow(m.MarketFeeRates, len(blockMarketFeeRates))
+			if n := len(m.MarketFeeRates); reuse && n < cap(m.MarketFeeRates) && m.MarketFeeRates[:n+1][n] != nil {
+				m.MarketFeeRates = m.MarketFeeRates[:n+1]
+			} else {
+				if len(blockMarketFeeRates) == 0 {
+					blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates), postIndex-iNdEx, l-postIndex))
+					m.MarketFeeRates = vtwire.Grow(m.MarketFeeRates, len(blockMarketFeeRates))
+				}
+				m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
+				blockMarketFeeRates = blockMarketFeeRates[1:]
 			}
-			m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
-			blockMarketFeeRates = blockMarketFeeRates[1:]
-			if err := m.MarketFeeRates[len(m.MarketFeeRates)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarketFeeRates[len(m.MarketFeeRates)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13449,7 +13861,7 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13475,6 +13887,9 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.MarketFeeRates, oldLen_MarketFeeRates)
 	}
 	return nil
 }

@@ -4751,6 +4751,7 @@ func (m *UpdateVenueAccountResponse) SizeVT() (n int) {
 }
 
 func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4818,7 +4819,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -4856,7 +4857,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -4894,7 +4895,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5038,7 +5039,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5077,7 +5078,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5116,7 +5117,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5155,7 +5156,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5238,7 +5239,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5299,7 +5300,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5450,7 +5451,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StrategyId = string(dAtA[iNdEx:postIndex])
@@ -5488,7 +5489,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Tags = append(m.Tags, string(dAtA[iNdEx:postIndex]))
@@ -5565,7 +5566,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5604,7 +5605,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5643,7 +5644,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5728,7 +5729,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5767,7 +5768,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5874,6 +5875,7 @@ func (m *NewOrder) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5941,7 +5943,7 @@ func (m *PlaceOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -6105,6 +6107,7 @@ func (m *PlaceOrderResponse) UnmarshalVT(dAtA []byte) error {
 }
 func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 	var blockOrders []NewOrder
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6172,7 +6175,7 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -6210,7 +6213,7 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -6248,7 +6251,7 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -6308,7 +6311,7 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6518,6 +6521,7 @@ func (m *PlaceOrderListResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchItemError) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6629,7 +6633,7 @@ func (m *BatchItemError) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Message = string(dAtA[iNdEx:postIndex])
@@ -6725,7 +6729,7 @@ func (m *BatchItemError) UnmarshalVT(dAtA []byte) error {
 					if postStringIndexmapkey > l {
 						return io.ErrUnexpectedEOF
 					}
-					if !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
+					if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
 						return vtwire.ErrInvalidUTF8
 					}
 					mapkey = string(dAtA[iNdEx:postStringIndexmapkey])
@@ -6760,7 +6764,7 @@ func (m *BatchItemError) UnmarshalVT(dAtA []byte) error {
 					if postStringIndexmapvalue > l {
 						return io.ErrUnexpectedEOF
 					}
-					if !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
+					if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
 						return vtwire.ErrInvalidUTF8
 					}
 					mapvalue = string(dAtA[iNdEx:postStringIndexmapvalue])
@@ -7553,6 +7557,7 @@ func (m *BatchCancelOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetCancelAllAfterRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7620,7 +7625,7 @@ func (m *SetCancelAllAfterRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -7658,7 +7663,7 @@ func (m *SetCancelAllAfterRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7726,6 +7731,7 @@ func (m *SetCancelAllAfterRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SetCancelAllAfterResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7793,7 +7799,7 @@ func (m *SetCancelAllAfterResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -7831,7 +7837,7 @@ func (m *SetCancelAllAfterResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7899,6 +7905,7 @@ func (m *SetCancelAllAfterResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderRef) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7966,7 +7973,7 @@ func (m *OrderRef) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -8004,7 +8011,7 @@ func (m *OrderRef) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Id = &OrderRef_OrderId{OrderId: string(dAtA[iNdEx:postIndex])}
@@ -8042,7 +8049,7 @@ func (m *OrderRef) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Id = &OrderRef_ClientOrderId{ClientOrderId: string(dAtA[iNdEx:postIndex])}
@@ -8070,6 +8077,7 @@ func (m *OrderRef) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8137,7 +8145,7 @@ func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -8214,7 +8222,7 @@ func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8253,7 +8261,7 @@ func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8292,7 +8300,7 @@ func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8331,7 +8339,7 @@ func (m *AmendOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8456,6 +8464,7 @@ func (m *AmendOrderResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CancelOrderRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8523,7 +8532,7 @@ func (m *CancelOrderRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -8686,6 +8695,7 @@ func (m *CancelOrderResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8753,7 +8763,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -8791,7 +8801,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -8829,7 +8839,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8890,7 +8900,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9250,6 +9260,7 @@ func (m *GetOrderResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9317,7 +9328,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -9377,7 +9388,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -9415,7 +9426,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9658,7 +9669,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -9727,6 +9738,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	var blockOrders []v1.Order
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9836,7 +9848,7 @@ func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -9864,6 +9876,7 @@ func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9931,7 +9944,7 @@ func (m *StreamOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -9969,7 +9982,7 @@ func (m *StreamOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -10007,7 +10020,7 @@ func (m *StreamOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -10075,6 +10088,7 @@ func (m *StreamOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10227,7 +10241,7 @@ func (m *StreamOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -10255,6 +10269,7 @@ func (m *StreamOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10322,7 +10337,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -10382,7 +10397,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -10420,7 +10435,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -10560,7 +10575,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -10628,6 +10643,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockExecutionReports []v1.ExecutionReport
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10737,7 +10753,7 @@ func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -10765,6 +10781,7 @@ func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10832,7 +10849,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -10870,7 +10887,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketIds = append(m.MarketIds, string(dAtA[iNdEx:postIndex]))
@@ -10908,7 +10925,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -10976,6 +10993,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11128,7 +11146,7 @@ func (m *StreamExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -11156,6 +11174,7 @@ func (m *StreamExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListBalancesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11223,7 +11242,7 @@ func (m *ListBalancesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -11306,7 +11325,7 @@ func (m *ListBalancesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -11335,6 +11354,7 @@ func (m *ListBalancesRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
 	var blockBalances []v1.Balance
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11444,7 +11464,7 @@ func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -11472,6 +11492,7 @@ func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamBalancesRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11539,7 +11560,7 @@ func (m *StreamBalancesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -11577,7 +11598,7 @@ func (m *StreamBalancesRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -11606,6 +11627,7 @@ func (m *StreamBalancesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *StreamBalancesResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11758,7 +11780,7 @@ func (m *StreamBalancesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ResumeToken = string(dAtA[iNdEx:postIndex])
@@ -11808,6 +11830,7 @@ func (m *StreamBalancesResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetDepositAddressRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11875,7 +11898,7 @@ func (m *GetDepositAddressRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -11913,7 +11936,7 @@ func (m *GetDepositAddressRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -11951,7 +11974,7 @@ func (m *GetDepositAddressRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DeploymentId = string(dAtA[iNdEx:postIndex])
@@ -11979,6 +12002,7 @@ func (m *GetDepositAddressRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetDepositAddressResponse) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12046,7 +12070,7 @@ func (m *GetDepositAddressResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Address = string(dAtA[iNdEx:postIndex])
@@ -12084,7 +12108,7 @@ func (m *GetDepositAddressResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Memo = string(dAtA[iNdEx:postIndex])
@@ -12122,7 +12146,7 @@ func (m *GetDepositAddressResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DeploymentId = string(dAtA[iNdEx:postIndex])
@@ -12150,6 +12174,7 @@ func (m *GetDepositAddressResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12217,7 +12242,7 @@ func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -12277,7 +12302,7 @@ func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -12315,7 +12340,7 @@ func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -12543,6 +12568,7 @@ func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockDeposits []v11.Transaction
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12660,7 +12686,7 @@ func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -12688,6 +12714,7 @@ func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12755,7 +12782,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RequestId = string(dAtA[iNdEx:postIndex])
@@ -12793,7 +12820,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -12831,7 +12858,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -12869,7 +12896,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DeploymentId = string(dAtA[iNdEx:postIndex])
@@ -12907,7 +12934,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Address = string(dAtA[iNdEx:postIndex])
@@ -12945,7 +12972,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Memo = string(dAtA[iNdEx:postIndex])
@@ -12983,7 +13010,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -13021,7 +13048,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -13154,6 +13181,7 @@ func (m *RequestWithdrawalResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13221,7 +13249,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -13281,7 +13309,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -13319,7 +13347,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -13547,6 +13575,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockWithdrawals []v11.Transaction
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13664,7 +13693,7 @@ func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -13692,6 +13721,7 @@ func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *GetVenueAccountRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13759,7 +13789,7 @@ func (m *GetVenueAccountRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -13883,6 +13913,7 @@ func (m *GetVenueAccountResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAccountsRequest) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13972,7 +14003,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PageToken = string(dAtA[iNdEx:postIndex])
@@ -14010,7 +14041,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -14040,6 +14071,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVT(dAtA []byte) error {
 }
 func (m *ListVenueAccountsResponse) UnmarshalVT(dAtA []byte) error {
 	var blockVenueAccounts []v1.VenueAccount
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14149,7 +14181,7 @@ func (m *ListVenueAccountsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NextPageToken = string(dAtA[iNdEx:postIndex])
@@ -14599,7 +14631,48 @@ func (m *UpdateVenueAccountResponse) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *NewOrder) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ExpireTime := m.ExpireTime
+	old_Peg := m.Peg
+	old_TakeProfit := m.TakeProfit
+	old_StopLoss := m.StopLoss
+	old_ClientOrderId := m.ClientOrderId
+	old_Quantity := m.Quantity
+	old_QuoteQuantity := m.QuoteQuantity
+	old_Price := m.Price
+	old_TriggerPrice := m.TriggerPrice
+	old_TrailingOffset := m.TrailingOffset
+	old_DisplayQuantity := m.DisplayQuantity
+	old_ActivationPrice := m.ActivationPrice
+	old_LimitOffset := m.LimitOffset
+	old_MinQuantity := m.MinQuantity
+	old_MaxSlippage := m.MaxSlippage
+	old_Leverage := m.Leverage
+	if reuse {
+		*m = NewOrder{Tags: m.Tags[:0]}
+	} else {
+		old_ExpireTime = nil
+		old_Peg = nil
+		old_TakeProfit = nil
+		old_StopLoss = nil
+		old_ClientOrderId = nil
+		old_Quantity = nil
+		old_QuoteQuantity = nil
+		old_Price = nil
+		old_TriggerPrice = nil
+		old_TrailingOffset = nil
+		old_DisplayQuantity = nil
+		old_ActivationPrice = nil
+		old_LimitOffset = nil
+		old_MinQuantity = nil
+		old_MaxSlippage = nil
+		old_Leverage = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14669,7 +14742,7 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14711,7 +14784,7 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14753,13 +14826,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ClientOrderId = &s
+			m.ClientOrderId = vtwire.Ptr(&old_ClientOrderId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 0 {
@@ -14859,10 +14932,11 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpireTime := false
 			if m.ExpireTime == nil {
-				m.ExpireTime = &timestamppb1.Timestamp{}
+				m.ExpireTime, reused_ExpireTime = vtwire.Next(&old_ExpireTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpireTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14901,13 +14975,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Quantity = &s
+			m.Quantity = vtwire.Ptr(&old_Quantity, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -14944,13 +15018,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteQuantity = &s
+			m.QuoteQuantity = vtwire.Ptr(&old_QuoteQuantity, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -14987,13 +15061,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -15030,13 +15104,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerPrice = &s
+			m.TriggerPrice = vtwire.Ptr(&old_TriggerPrice, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 0 {
@@ -15117,13 +15191,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TrailingOffset = &s
+			m.TrailingOffset = vtwire.Ptr(&old_TrailingOffset, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 0 {
@@ -15182,13 +15256,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DisplayQuantity = &s
+			m.DisplayQuantity = vtwire.Ptr(&old_DisplayQuantity, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 0 {
@@ -15337,7 +15411,7 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15379,7 +15453,7 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15418,10 +15492,11 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Peg := false
 			if m.Peg == nil {
-				m.Peg = &v1.PegInstructions{}
+				m.Peg, reused_Peg = vtwire.Next(&old_Peg)
 			}
-			if err := m.Peg.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Peg.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Peg); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15460,13 +15535,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ActivationPrice = &s
+			m.ActivationPrice = vtwire.Ptr(&old_ActivationPrice, s)
 			iNdEx = postIndex
 		case 26:
 			if wireType != 2 {
@@ -15503,13 +15578,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitOffset = &s
+			m.LimitOffset = vtwire.Ptr(&old_LimitOffset, s)
 			iNdEx = postIndex
 		case 27:
 			if wireType != 2 {
@@ -15546,13 +15621,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinQuantity = &s
+			m.MinQuantity = vtwire.Ptr(&old_MinQuantity, s)
 			iNdEx = postIndex
 		case 28:
 			if wireType != 0 {
@@ -15635,13 +15710,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxSlippage = &s
+			m.MaxSlippage = vtwire.Ptr(&old_MaxSlippage, s)
 			iNdEx = postIndex
 		case 31:
 			if wireType != 2 {
@@ -15678,13 +15753,13 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Leverage = &s
+			m.Leverage = vtwire.Ptr(&old_Leverage, s)
 			iNdEx = postIndex
 		case 32:
 			if wireType != 2 {
@@ -15718,10 +15793,11 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TakeProfit := false
 			if m.TakeProfit == nil {
-				m.TakeProfit = &v1.AttachedOrder{}
+				m.TakeProfit, reused_TakeProfit = vtwire.Next(&old_TakeProfit)
 			}
-			if err := m.TakeProfit.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TakeProfit.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TakeProfit); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15757,10 +15833,11 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StopLoss := false
 			if m.StopLoss == nil {
-				m.StopLoss = &v1.AttachedOrder{}
+				m.StopLoss, reused_StopLoss = vtwire.Next(&old_StopLoss)
 			}
-			if err := m.StopLoss.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.StopLoss.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StopLoss); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15787,6 +15864,19 @@ func (m *NewOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PlaceOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = PlaceOrderRequest{}
+	} else {
+		old_Order = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15856,7 +15946,7 @@ func (m *PlaceOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -15895,10 +15985,11 @@ func (m *PlaceOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &NewOrder{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15925,6 +16016,18 @@ func (m *PlaceOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PlaceOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = PlaceOrderResponse{}
+	} else {
+		old_Order = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15991,10 +16094,11 @@ func (m *PlaceOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &v1.Order{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16021,7 +16125,21 @@ func (m *PlaceOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PlaceOrderListRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrders []NewOrder
+	old_ListClientOrderId := m.ListClientOrderId
+	oldLen_Orders := len(m.Orders)
+	if reuse {
+		*m = PlaceOrderListRequest{Orders: m.Orders[:0]}
+	} else {
+		old_ListClientOrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16091,7 +16209,7 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16133,7 +16251,7 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16175,7 +16293,7 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16239,13 +16357,13 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ListClientOrderId = &s
+			m.ListClientOrderId = vtwire.Ptr(&old_ListClientOrderId, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -16279,13 +16397,17 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOrders) == 0 {
-				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
-				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+			if n := len(m.Orders); reuse && n < cap(m.Orders) && m.Orders[:n+1][n] != nil {
+				m.Orders = m.Orders[:n+1]
+			} else {
+				if len(blockOrders) == 0 {
+					blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+					m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+				}
+				m.Orders = append(m.Orders, &blockOrders[0])
+				blockOrders = blockOrders[1:]
 			}
-			m.Orders = append(m.Orders, &blockOrders[0])
-			blockOrders = blockOrders[1:]
-			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Orders[len(m.Orders)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16309,10 +16431,26 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Orders, oldLen_Orders)
+	}
 	return nil
 }
 func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PlaceOrderListResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrders []v1.Order
+	old_OrderList := m.OrderList
+	oldLen_Orders := len(m.Orders)
+	if reuse {
+		*m = PlaceOrderListResponse{Orders: m.Orders[:0]}
+	} else {
+		old_OrderList = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16379,10 +16517,11 @@ func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderList := false
 			if m.OrderList == nil {
-				m.OrderList = &v1.OrderList{}
+				m.OrderList, reused_OrderList = vtwire.Next(&old_OrderList)
 			}
-			if err := m.OrderList.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.OrderList.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderList); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16418,13 +16557,17 @@ func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
-				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+			if n := len(m.Orders); reuse && n < cap(m.Orders) && m.Orders[:n+1][n] != nil {
+				m.Orders = m.Orders[:n+1]
+			} else {
+				if len(blockOrders) == 0 {
+					blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+					m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+				}
+				m.Orders = append(m.Orders, &blockOrders[0])
+				blockOrders = blockOrders[1:]
 			}
-			m.Orders = append(m.Orders, &blockOrders[0])
-			blockOrders = blockOrders[1:]
-			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Orders[len(m.Orders)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16448,9 +16591,20 @@ func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Orders, oldLen_Orders)
+	}
 	return nil
 }
-func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchItemError) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = BatchItemError{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16564,7 +16718,7 @@ func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -16665,7 +16819,7 @@ func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error {
 					if intStringLenmapkey == 0 {
 						mapkey = ""
 					} else {
-						if !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
+						if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
 							return vtwire.ErrInvalidUTF8
 						}
 						mapkey = unsafe.String(&dAtA[iNdEx], intStringLenmapkey)
@@ -16704,7 +16858,7 @@ func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error {
 					if intStringLenmapvalue == 0 {
 						mapvalue = ""
 					} else {
-						if !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
+						if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
 							return vtwire.ErrInvalidUTF8
 						}
 						mapvalue = unsafe.String(&dAtA[iNdEx], intStringLenmapvalue)
@@ -16752,7 +16906,14 @@ func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderResult) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderResult) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderResult) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = OrderResult{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16898,7 +17059,17 @@ func (m *OrderResult) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchPlaceOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockRequests []PlaceOrderRequest
+	oldLen_Requests := len(m.Requests)
+	if reuse {
+		*m = BatchPlaceOrdersRequest{Requests: m.Requests[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16965,13 +17136,17 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRequests) == 0 {
-				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
-				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+			if n := len(m.Requests); reuse && n < cap(m.Requests) && m.Requests[:n+1][n] != nil {
+				m.Requests = m.Requests[:n+1]
+			} else {
+				if len(blockRequests) == 0 {
+					blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+					m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+				}
+				m.Requests = append(m.Requests, &blockRequests[0])
+				blockRequests = blockRequests[1:]
 			}
-			m.Requests = append(m.Requests, &blockRequests[0])
-			blockRequests = blockRequests[1:]
-			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Requests[len(m.Requests)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -16995,10 +17170,23 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Requests, oldLen_Requests)
+	}
 	return nil
 }
 func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchPlaceOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockResults []OrderResult
+	oldLen_Results := len(m.Results)
+	if reuse {
+		*m = BatchPlaceOrdersResponse{Results: m.Results[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17065,13 +17253,17 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
-				m.Results = vtwire.Grow(m.Results, len(blockResults))
+			if n := len(m.Results); reuse && n < cap(m.Results) && m.Results[:n+1][n] != nil {
+				m.Results = m.Results[:n+1]
+			} else {
+				if len(blockResults) == 0 {
+					blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+					m.Results = vtwire.Grow(m.Results, len(blockResults))
+				}
+				m.Results = append(m.Results, &blockResults[0])
+				blockResults = blockResults[1:]
 			}
-			m.Results = append(m.Results, &blockResults[0])
-			blockResults = blockResults[1:]
-			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Results[len(m.Results)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17095,10 +17287,23 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Results, oldLen_Results)
+	}
 	return nil
 }
 func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchAmendOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockRequests []AmendOrderRequest
+	oldLen_Requests := len(m.Requests)
+	if reuse {
+		*m = BatchAmendOrdersRequest{Requests: m.Requests[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17165,13 +17370,17 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRequests) == 0 {
-				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
-				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+			if n := len(m.Requests); reuse && n < cap(m.Requests) && m.Requests[:n+1][n] != nil {
+				m.Requests = m.Requests[:n+1]
+			} else {
+				if len(blockRequests) == 0 {
+					blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+					m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+				}
+				m.Requests = append(m.Requests, &blockRequests[0])
+				blockRequests = blockRequests[1:]
 			}
-			m.Requests = append(m.Requests, &blockRequests[0])
-			blockRequests = blockRequests[1:]
-			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Requests[len(m.Requests)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17195,10 +17404,23 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Requests, oldLen_Requests)
+	}
 	return nil
 }
 func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchAmendOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockResults []OrderResult
+	oldLen_Results := len(m.Results)
+	if reuse {
+		*m = BatchAmendOrdersResponse{Results: m.Results[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17265,13 +17487,17 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
-				m.Results = vtwire.Grow(m.Results, len(blockResults))
+			if n := len(m.Results); reuse && n < cap(m.Results) && m.Results[:n+1][n] != nil {
+				m.Results = m.Results[:n+1]
+			} else {
+				if len(blockResults) == 0 {
+					blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+					m.Results = vtwire.Grow(m.Results, len(blockResults))
+				}
+				m.Results = append(m.Results, &blockResults[0])
+				blockResults = blockResults[1:]
 			}
-			m.Results = append(m.Results, &blockResults[0])
-			blockResults = blockResults[1:]
-			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Results[len(m.Results)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17295,10 +17521,23 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Results, oldLen_Results)
+	}
 	return nil
 }
 func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchCancelOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockRequests []CancelOrderRequest
+	oldLen_Requests := len(m.Requests)
+	if reuse {
+		*m = BatchCancelOrdersRequest{Requests: m.Requests[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17365,13 +17604,17 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRequests) == 0 {
-				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
-				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+			if n := len(m.Requests); reuse && n < cap(m.Requests) && m.Requests[:n+1][n] != nil {
+				m.Requests = m.Requests[:n+1]
+			} else {
+				if len(blockRequests) == 0 {
+					blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+					m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
+				}
+				m.Requests = append(m.Requests, &blockRequests[0])
+				blockRequests = blockRequests[1:]
 			}
-			m.Requests = append(m.Requests, &blockRequests[0])
-			blockRequests = blockRequests[1:]
-			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Requests[len(m.Requests)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17395,10 +17638,23 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Requests, oldLen_Requests)
+	}
 	return nil
 }
 func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BatchCancelOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockResults []OrderResult
+	oldLen_Results := len(m.Results)
+	if reuse {
+		*m = BatchCancelOrdersResponse{Results: m.Results[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17465,13 +17721,17 @@ func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
-				m.Results = vtwire.Grow(m.Results, len(blockResults))
+			if n := len(m.Results); reuse && n < cap(m.Results) && m.Results[:n+1][n] != nil {
+				m.Results = m.Results[:n+1]
+			} else {
+				if len(blockResults) == 0 {
+					blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+					m.Results = vtwire.Grow(m.Results, len(blockResults))
+				}
+				m.Results = append(m.Results, &blockResults[0])
+				blockResults = blockResults[1:]
 			}
-			m.Results = append(m.Results, &blockResults[0])
-			blockResults = blockResults[1:]
-			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Results[len(m.Results)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17495,9 +17755,27 @@ func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Results, oldLen_Results)
+	}
 	return nil
 }
 func (m *SetCancelAllAfterRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetCancelAllAfterRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Timeout := m.Timeout
+	old_MarketId := m.MarketId
+	if reuse {
+		*m = SetCancelAllAfterRequest{}
+	} else {
+		old_Timeout = nil
+		old_MarketId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17567,7 +17845,7 @@ func (m *SetCancelAllAfterRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17609,13 +17887,13 @@ func (m *SetCancelAllAfterRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -17649,10 +17927,11 @@ func (m *SetCancelAllAfterRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Timeout := false
 			if m.Timeout == nil {
-				m.Timeout = &durationpb1.Duration{}
+				m.Timeout, reused_Timeout = vtwire.Next(&old_Timeout)
 			}
-			if err := (*vtwire.Duration)(m.Timeout).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.Timeout).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Timeout); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17679,6 +17958,21 @@ func (m *SetCancelAllAfterRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SetCancelAllAfterResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SetCancelAllAfterResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_TriggerTime := m.TriggerTime
+	old_MarketId := m.MarketId
+	if reuse {
+		*m = SetCancelAllAfterResponse{}
+	} else {
+		old_TriggerTime = nil
+		old_MarketId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17748,7 +18042,7 @@ func (m *SetCancelAllAfterResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17790,13 +18084,13 @@ func (m *SetCancelAllAfterResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -17830,10 +18124,11 @@ func (m *SetCancelAllAfterResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TriggerTime := false
 			if m.TriggerTime == nil {
-				m.TriggerTime = &timestamppb1.Timestamp{}
+				m.TriggerTime, reused_TriggerTime = vtwire.Next(&old_TriggerTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TriggerTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -17859,7 +18154,15 @@ func (m *SetCancelAllAfterResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderRef) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = OrderRef{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17929,7 +18232,7 @@ func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -17971,7 +18274,7 @@ func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18013,7 +18316,7 @@ func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18043,6 +18346,27 @@ func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmendOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	old_Quantity := m.Quantity
+	old_Price := m.Price
+	old_TriggerPrice := m.TriggerPrice
+	old_NewClientOrderId := m.NewClientOrderId
+	if reuse {
+		*m = AmendOrderRequest{}
+	} else {
+		old_Order = nil
+		old_Quantity = nil
+		old_Price = nil
+		old_TriggerPrice = nil
+		old_NewClientOrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18112,7 +18436,7 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18151,10 +18475,11 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &OrderRef{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -18193,13 +18518,13 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Quantity = &s
+			m.Quantity = vtwire.Ptr(&old_Quantity, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -18236,13 +18561,13 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -18279,13 +18604,13 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerPrice = &s
+			m.TriggerPrice = vtwire.Ptr(&old_TriggerPrice, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -18322,13 +18647,13 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.NewClientOrderId = &s
+			m.NewClientOrderId = vtwire.Ptr(&old_NewClientOrderId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -18353,6 +18678,18 @@ func (m *AmendOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmendOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AmendOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = AmendOrderResponse{}
+	} else {
+		old_Order = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18419,10 +18756,11 @@ func (m *AmendOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &v1.Order{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -18449,6 +18787,19 @@ func (m *AmendOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = CancelOrderRequest{}
+	} else {
+		old_Order = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18518,7 +18869,7 @@ func (m *CancelOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18557,10 +18908,11 @@ func (m *CancelOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &OrderRef{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -18587,6 +18939,18 @@ func (m *CancelOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = CancelOrderResponse{}
+	} else {
+		old_Order = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18653,10 +19017,11 @@ func (m *CancelOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &v1.Order{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -18683,6 +19048,21 @@ func (m *CancelOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelAllOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MarketId := m.MarketId
+	old_StrategyId := m.StrategyId
+	if reuse {
+		*m = CancelAllOrdersRequest{}
+	} else {
+		old_MarketId = nil
+		old_StrategyId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18752,7 +19132,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18794,7 +19174,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -18836,13 +19216,13 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 0 {
@@ -18901,13 +19281,13 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.StrategyId = &s
+			m.StrategyId = vtwire.Ptr(&old_StrategyId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -18932,7 +19312,17 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CancelAllOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrders []v1.Order
+	oldLen_Orders := len(m.Orders)
+	if reuse {
+		*m = CancelAllOrdersResponse{Orders: m.Orders[:0]}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18999,13 +19389,17 @@ func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
-				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+			if n := len(m.Orders); reuse && n < cap(m.Orders) && m.Orders[:n+1][n] != nil {
+				m.Orders = m.Orders[:n+1]
+			} else {
+				if len(blockOrders) == 0 {
+					blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+					m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+				}
+				m.Orders = append(m.Orders, &blockOrders[0])
+				blockOrders = blockOrders[1:]
 			}
-			m.Orders = append(m.Orders, &blockOrders[0])
-			blockOrders = blockOrders[1:]
-			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Orders[len(m.Orders)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19029,9 +19423,26 @@ func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Orders, oldLen_Orders)
+	}
 	return nil
 }
 func (m *GetOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	old_ReadMask := m.ReadMask
+	if reuse {
+		*m = GetOrderRequest{}
+	} else {
+		old_Order = nil
+		old_ReadMask = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19098,10 +19509,11 @@ func (m *GetOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &OrderRef{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19137,10 +19549,11 @@ func (m *GetOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19167,6 +19580,18 @@ func (m *GetOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = GetOrderResponse{}
+	} else {
+		old_Order = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19233,10 +19658,11 @@ func (m *GetOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &v1.Order{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19263,6 +19689,27 @@ func (m *GetOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_ReadMask := m.ReadMask
+	old_MarketId := m.MarketId
+	old_ClientOrderId := m.ClientOrderId
+	if reuse {
+		*m = ListOrdersRequest{Statuses: m.Statuses[:0]}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_ReadMask = nil
+		old_MarketId = nil
+		old_ClientOrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19332,7 +19779,7 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -19396,7 +19843,7 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -19438,13 +19885,13 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -19501,10 +19948,11 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19540,10 +19988,11 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19685,13 +20134,13 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ClientOrderId = &s
+			m.ClientOrderId = vtwire.Ptr(&old_ClientOrderId, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -19725,10 +20174,11 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19755,7 +20205,18 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrders []v1.Order
+	oldLen_Orders := len(m.Orders)
+	if reuse {
+		*m = ListOrdersResponse{Orders: m.Orders[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19822,13 +20283,17 @@ func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
-				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+			if n := len(m.Orders); reuse && n < cap(m.Orders) && m.Orders[:n+1][n] != nil {
+				m.Orders = m.Orders[:n+1]
+			} else {
+				if len(blockOrders) == 0 {
+					blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+					m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
+				}
+				m.Orders = append(m.Orders, &blockOrders[0])
+				blockOrders = blockOrders[1:]
 			}
-			m.Orders = append(m.Orders, &blockOrders[0])
-			blockOrders = blockOrders[1:]
-			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Orders[len(m.Orders)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -19867,7 +20332,7 @@ func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -19894,9 +20359,27 @@ func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Orders, oldLen_Orders)
+	}
 	return nil
 }
 func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_TerminalSince := m.TerminalSince
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamOrdersRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_TerminalSince = nil
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19966,7 +20449,7 @@ func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20008,7 +20491,7 @@ func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20050,13 +20533,13 @@ func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -20090,10 +20573,11 @@ func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TerminalSince := false
 			if m.TerminalSince == nil {
-				m.TerminalSince = &timestamppb1.Timestamp{}
+				m.TerminalSince, reused_TerminalSince = vtwire.Next(&old_TerminalSince)
 			}
-			if err := (*vtwire.Timestamp)(m.TerminalSince).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TerminalSince).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TerminalSince); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20120,6 +20604,19 @@ func (m *StreamOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Order := m.Order
+	if reuse {
+		*m = StreamOrdersResponse{}
+	} else {
+		old_Order = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20186,10 +20683,11 @@ func (m *StreamOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Order := false
 			if m.Order == nil {
-				m.Order = &v1.Order{}
+				m.Order, reused_Order = vtwire.Next(&old_Order)
 			}
-			if err := m.Order.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Order.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Order); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20274,7 +20772,7 @@ func (m *StreamOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20304,6 +20802,25 @@ func (m *StreamOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListExecutionReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_ReadMask := m.ReadMask
+	old_OrderId := m.OrderId
+	if reuse {
+		*m = ListExecutionReportsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_ReadMask = nil
+		old_OrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20373,7 +20890,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20437,7 +20954,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20479,13 +20996,13 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -20542,10 +21059,11 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20581,10 +21099,11 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20623,7 +21142,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20662,10 +21181,11 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20692,7 +21212,18 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListExecutionReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockExecutionReports []v1.ExecutionReport
+	oldLen_ExecutionReports := len(m.ExecutionReports)
+	if reuse {
+		*m = ListExecutionReportsResponse{ExecutionReports: m.ExecutionReports[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20759,13 +21290,17 @@ func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockExecutionReports) == 0 {
-				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports), postIndex-iNdEx, l-postIndex))
-				m.ExecutionReports = vtwire.Grow(m.ExecutionReports, len(blockExecutionReports))
+			if n := len(m.ExecutionReports); reuse && n < cap(m.ExecutionReports) && m.ExecutionReports[:n+1][n] != nil {
+				m.ExecutionReports = m.ExecutionReports[:n+1]
+			} else {
+				if len(blockExecutionReports) == 0 {
+					blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports), postIndex-iNdEx, l-postIndex))
+					m.ExecutionReports = vtwire.Grow(m.ExecutionReports, len(blockExecutionReports))
+				}
+				m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
+				blockExecutionReports = blockExecutionReports[1:]
 			}
-			m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
-			blockExecutionReports = blockExecutionReports[1:]
-			if err := m.ExecutionReports[len(m.ExecutionReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.ExecutionReports[len(m.ExecutionReports)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -20804,7 +21339,7 @@ func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20831,9 +21366,27 @@ func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.ExecutionReports, oldLen_ExecutionReports)
+	}
 	return nil
 }
 func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamExecutionReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamExecutionReportsRequest{MarketIds: m.MarketIds[:0]}
+	} else {
+		old_SinceTime = nil
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20903,7 +21456,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20945,7 +21498,7 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -20987,13 +21540,13 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -21027,10 +21580,11 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -21057,6 +21611,19 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamExecutionReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ExecutionReport := m.ExecutionReport
+	if reuse {
+		*m = StreamExecutionReportsResponse{}
+	} else {
+		old_ExecutionReport = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21123,10 +21690,11 @@ func (m *StreamExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExecutionReport := false
 			if m.ExecutionReport == nil {
-				m.ExecutionReport = &v1.ExecutionReport{}
+				m.ExecutionReport, reused_ExecutionReport = vtwire.Next(&old_ExecutionReport)
 			}
-			if err := m.ExecutionReport.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.ExecutionReport.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExecutionReport); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -21211,7 +21779,7 @@ func (m *StreamExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21241,6 +21809,16 @@ func (m *StreamExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListBalancesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = ListBalancesRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21310,7 +21888,7 @@ func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21397,7 +21975,7 @@ func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21427,7 +22005,18 @@ func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListBalancesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockBalances []v1.Balance
+	oldLen_Balances := len(m.Balances)
+	if reuse {
+		*m = ListBalancesResponse{Balances: m.Balances[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21494,13 +22083,17 @@ func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockBalances) == 0 {
-				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances), postIndex-iNdEx, l-postIndex))
-				m.Balances = vtwire.Grow(m.Balances, len(blockBalances))
+			if n := len(m.Balances); reuse && n < cap(m.Balances) && m.Balances[:n+1][n] != nil {
+				m.Balances = m.Balances[:n+1]
+			} else {
+				if len(blockBalances) == 0 {
+					blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances), postIndex-iNdEx, l-postIndex))
+					m.Balances = vtwire.Grow(m.Balances, len(blockBalances))
+				}
+				m.Balances = append(m.Balances, &blockBalances[0])
+				blockBalances = blockBalances[1:]
 			}
-			m.Balances = append(m.Balances, &blockBalances[0])
-			blockBalances = blockBalances[1:]
-			if err := m.Balances[len(m.Balances)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Balances[len(m.Balances)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -21539,7 +22132,7 @@ func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21566,9 +22159,25 @@ func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Balances, oldLen_Balances)
+	}
 	return nil
 }
 func (m *StreamBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamBalancesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ResumeToken := m.ResumeToken
+	if reuse {
+		*m = StreamBalancesRequest{}
+	} else {
+		old_ResumeToken = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21638,7 +22247,7 @@ func (m *StreamBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21680,13 +22289,13 @@ func (m *StreamBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ResumeToken = &s
+			m.ResumeToken = vtwire.Ptr(&old_ResumeToken, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -21711,6 +22320,19 @@ func (m *StreamBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *StreamBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *StreamBalancesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Balance := m.Balance
+	if reuse {
+		*m = StreamBalancesResponse{}
+	} else {
+		old_Balance = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21777,10 +22399,11 @@ func (m *StreamBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Balance := false
 			if m.Balance == nil {
-				m.Balance = &v1.Balance{}
+				m.Balance, reused_Balance = vtwire.Next(&old_Balance)
 			}
-			if err := m.Balance.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Balance.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Balance); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -21865,7 +22488,7 @@ func (m *StreamBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -21917,6 +22540,16 @@ func (m *StreamBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetDepositAddressRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetDepositAddressRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21986,7 +22619,7 @@ func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22028,7 +22661,7 @@ func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22070,7 +22703,7 @@ func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22100,6 +22733,16 @@ func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetDepositAddressResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetDepositAddressResponse{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22169,7 +22812,7 @@ func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22211,7 +22854,7 @@ func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22253,7 +22896,7 @@ func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22283,6 +22926,25 @@ func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListDepositsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_ReadMask := m.ReadMask
+	old_AssetId := m.AssetId
+	if reuse {
+		*m = ListDepositsRequest{Statuses: m.Statuses[:0]}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_ReadMask = nil
+		old_AssetId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22352,7 +23014,7 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22416,7 +23078,7 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22458,13 +23120,13 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AssetId = &s
+			m.AssetId = vtwire.Ptr(&old_AssetId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -22498,10 +23160,11 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -22537,10 +23200,11 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -22657,10 +23321,11 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -22687,7 +23352,17 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListDepositsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockDeposits []v11.Transaction
+	if reuse {
+		*m = ListDepositsResponse{Deposits: m.Deposits[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22807,7 +23482,7 @@ func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22837,6 +23512,19 @@ func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RequestWithdrawalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ClientTransactionId := m.ClientTransactionId
+	if reuse {
+		*m = RequestWithdrawalRequest{}
+	} else {
+		old_ClientTransactionId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22906,7 +23594,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22948,7 +23636,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -22990,7 +23678,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23032,7 +23720,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23074,7 +23762,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23116,7 +23804,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23158,7 +23846,7 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23200,13 +23888,13 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ClientTransactionId = &s
+			m.ClientTransactionId = vtwire.Ptr(&old_ClientTransactionId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -23231,6 +23919,15 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *RequestWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RequestWithdrawalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = RequestWithdrawalResponse{}
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23335,6 +24032,25 @@ func (m *RequestWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListWithdrawalsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_SinceTime := m.SinceTime
+	old_UntilTime := m.UntilTime
+	old_ReadMask := m.ReadMask
+	old_AssetId := m.AssetId
+	if reuse {
+		*m = ListWithdrawalsRequest{Statuses: m.Statuses[:0]}
+	} else {
+		old_SinceTime = nil
+		old_UntilTime = nil
+		old_ReadMask = nil
+		old_AssetId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23404,7 +24120,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23468,7 +24184,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23510,13 +24226,13 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AssetId = &s
+			m.AssetId = vtwire.Ptr(&old_AssetId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -23550,10 +24266,11 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SinceTime := false
 			if m.SinceTime == nil {
-				m.SinceTime = &timestamppb1.Timestamp{}
+				m.SinceTime, reused_SinceTime = vtwire.Next(&old_SinceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SinceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SinceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -23589,10 +24306,11 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UntilTime := false
 			if m.UntilTime == nil {
-				m.UntilTime = &timestamppb1.Timestamp{}
+				m.UntilTime, reused_UntilTime = vtwire.Next(&old_UntilTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UntilTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UntilTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -23709,10 +24427,11 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReadMask := false
 			if m.ReadMask == nil {
-				m.ReadMask = &fieldmaskpb1.FieldMask{}
+				m.ReadMask, reused_ReadMask = vtwire.Next(&old_ReadMask)
 			}
-			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.ReadMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReadMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -23739,7 +24458,17 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListWithdrawalsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockWithdrawals []v11.Transaction
+	if reuse {
+		*m = ListWithdrawalsResponse{Withdrawals: m.Withdrawals[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23859,7 +24588,7 @@ func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23889,6 +24618,16 @@ func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = GetVenueAccountRequest{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23958,7 +24697,7 @@ func (m *GetVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -23988,6 +24727,18 @@ func (m *GetVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *GetVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *GetVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = GetVenueAccountResponse{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24054,10 +24805,11 @@ func (m *GetVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24084,6 +24836,19 @@ func (m *GetVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListVenueAccountsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueId := m.VenueId
+	if reuse {
+		*m = ListVenueAccountsRequest{}
+	} else {
+		old_VenueId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24175,7 +24940,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -24217,13 +24982,13 @@ func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueId = &s
+			m.VenueId = vtwire.Ptr(&old_VenueId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -24248,7 +25013,18 @@ func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ListVenueAccountsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockVenueAccounts []v1.VenueAccount
+	oldLen_VenueAccounts := len(m.VenueAccounts)
+	if reuse {
+		*m = ListVenueAccountsResponse{VenueAccounts: m.VenueAccounts[:0]}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24315,13 +25091,17 @@ func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockVenueAccounts) == 0 {
-				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts), postIndex-iNdEx, l-postIndex))
-				m.VenueAccounts = vtwire.Grow(m.VenueAccounts, len(blockVenueAccounts))
+			if n := len(m.VenueAccounts); reuse && n < cap(m.VenueAccounts) && m.VenueAccounts[:n+1][n] != nil {
+				m.VenueAccounts = m.VenueAccounts[:n+1]
+			} else {
+				if len(blockVenueAccounts) == 0 {
+					blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts), postIndex-iNdEx, l-postIndex))
+					m.VenueAccounts = vtwire.Grow(m.VenueAccounts, len(blockVenueAccounts))
+				}
+				m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
+				blockVenueAccounts = blockVenueAccounts[1:]
 			}
-			m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
-			blockVenueAccounts = blockVenueAccounts[1:]
-			if err := m.VenueAccounts[len(m.VenueAccounts)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccounts[len(m.VenueAccounts)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24360,7 +25140,7 @@ func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -24387,9 +25167,24 @@ func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.VenueAccounts, oldLen_VenueAccounts)
+	}
 	return nil
 }
 func (m *CreateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CreateVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = CreateVenueAccountRequest{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24456,10 +25251,11 @@ func (m *CreateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24486,6 +25282,18 @@ func (m *CreateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CreateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CreateVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = CreateVenueAccountResponse{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24552,10 +25360,11 @@ func (m *CreateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24582,6 +25391,20 @@ func (m *CreateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *UpdateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *UpdateVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	old_UpdateMask := m.UpdateMask
+	if reuse {
+		*m = UpdateVenueAccountRequest{}
+	} else {
+		old_VenueAccount = nil
+		old_UpdateMask = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24648,10 +25471,11 @@ func (m *UpdateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24687,10 +25511,11 @@ func (m *UpdateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateMask := false
 			if m.UpdateMask == nil {
-				m.UpdateMask = &fieldmaskpb1.FieldMask{}
+				m.UpdateMask, reused_UpdateMask = vtwire.Next(&old_UpdateMask)
 			}
-			if err := (*vtwire.FieldMask)(m.UpdateMask).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.FieldMask)(m.UpdateMask).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateMask); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -24717,6 +25542,18 @@ func (m *UpdateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *UpdateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *UpdateVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_VenueAccount := m.VenueAccount
+	if reuse {
+		*m = UpdateVenueAccountResponse{}
+	} else {
+		old_VenueAccount = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24783,10 +25620,11 @@ func (m *UpdateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueAccount := false
 			if m.VenueAccount == nil {
-				m.VenueAccount = &v1.VenueAccount{}
+				m.VenueAccount, reused_VenueAccount = vtwire.Next(&old_VenueAccount)
 			}
-			if err := m.VenueAccount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.VenueAccount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueAccount); err != nil {
 				return err
 			}
 			iNdEx = postIndex

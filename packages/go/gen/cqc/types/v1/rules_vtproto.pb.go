@@ -141,6 +141,7 @@ func (m *SortedRule) SizeVT() (n int) {
 }
 
 func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -208,7 +209,7 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -247,7 +248,7 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -286,7 +287,7 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -325,7 +326,7 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -411,7 +412,7 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -439,7 +440,30 @@ func (m *SortedRule) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SortedRule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Id := m.Id
+	old_Message := m.Message
+	old_Field := m.Field
+	old_Key := m.Key
+	old_Order := m.Order
+	old_Strict := m.Strict
+	old_When := m.When
+	if reuse {
+		*m = SortedRule{}
+	} else {
+		old_Id = nil
+		old_Message = nil
+		old_Field = nil
+		old_Key = nil
+		old_Order = nil
+		old_Strict = nil
+		old_When = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -509,13 +533,13 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Id = &s
+			m.Id = vtwire.Ptr(&old_Id, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -552,13 +576,13 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Message = &s
+			m.Message = vtwire.Ptr(&old_Message, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -595,13 +619,13 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Field = &s
+			m.Field = vtwire.Ptr(&old_Field, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -638,13 +662,13 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Key = &s
+			m.Key = vtwire.Ptr(&old_Key, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 0 {
@@ -668,7 +692,7 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Order = &v
+			m.Order = vtwire.Ptr(&old_Order, v)
 		case 6:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Strict", wireType)
@@ -692,7 +716,7 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.Strict = &b
+			m.Strict = vtwire.Ptr(&old_Strict, b)
 		case 7:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field When", wireType)
@@ -728,13 +752,13 @@ func (m *SortedRule) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.When = &s
+			m.When = vtwire.Ptr(&old_When, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

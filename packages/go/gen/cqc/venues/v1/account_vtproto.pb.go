@@ -863,6 +863,7 @@ func (m *VenueAccount) SizeVT() (n int) {
 
 func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 	var blockBySettlementAsset []SettlementAssetFeeRates
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -930,7 +931,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -968,7 +969,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -1006,7 +1007,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1045,7 +1046,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1084,7 +1085,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1123,7 +1124,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1162,7 +1163,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1201,7 +1202,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1272,6 +1273,7 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SettlementAssetFeeRates) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1339,7 +1341,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SettlementAssetId = string(dAtA[iNdEx:postIndex])
@@ -1377,7 +1379,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -1415,7 +1417,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TakerFeeRate = string(dAtA[iNdEx:postIndex])
@@ -1443,6 +1445,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1510,7 +1513,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1549,7 +1552,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1588,7 +1591,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1627,7 +1630,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1666,7 +1669,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1728,7 +1731,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1757,6 +1760,7 @@ func (m *AccountLimits) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1824,7 +1828,7 @@ func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -1862,7 +1866,7 @@ func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.LongLeverage = string(dAtA[iNdEx:postIndex])
@@ -1900,7 +1904,7 @@ func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1952,6 +1956,7 @@ func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
 }
 func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 	var blockMarketLeverages []MarketLeverage
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2019,7 +2024,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -2057,7 +2062,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -2095,7 +2100,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Name = string(dAtA[iNdEx:postIndex])
@@ -2133,7 +2138,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ExternalAccountId = string(dAtA[iNdEx:postIndex])
@@ -2171,7 +2176,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2210,7 +2215,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2249,7 +2254,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2398,7 +2403,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2518,7 +2523,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FeeTier = string(dAtA[iNdEx:postIndex])
@@ -2676,7 +2681,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2715,7 +2720,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ApiKeyId = string(dAtA[iNdEx:postIndex])
@@ -2994,7 +2999,31 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *CommissionRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockBySettlementAsset []SettlementAssetFeeRates
+	old_BuyerFeeRate := m.BuyerFeeRate
+	old_SellerFeeRate := m.SellerFeeRate
+	old_DiscountRate := m.DiscountRate
+	old_DiscountAssetId := m.DiscountAssetId
+	old_SettlementFeeRate := m.SettlementFeeRate
+	old_ExerciseFeeRate := m.ExerciseFeeRate
+	oldLen_BySettlementAsset := len(m.BySettlementAsset)
+	if reuse {
+		*m = CommissionRates{BySettlementAsset: m.BySettlementAsset[:0]}
+	} else {
+		old_BuyerFeeRate = nil
+		old_SellerFeeRate = nil
+		old_DiscountRate = nil
+		old_DiscountAssetId = nil
+		old_SettlementFeeRate = nil
+		old_ExerciseFeeRate = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3064,7 +3093,7 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3106,7 +3135,7 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3148,13 +3177,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BuyerFeeRate = &s
+			m.BuyerFeeRate = vtwire.Ptr(&old_BuyerFeeRate, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -3191,13 +3220,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SellerFeeRate = &s
+			m.SellerFeeRate = vtwire.Ptr(&old_SellerFeeRate, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -3234,13 +3263,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DiscountRate = &s
+			m.DiscountRate = vtwire.Ptr(&old_DiscountRate, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -3277,13 +3306,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DiscountAssetId = &s
+			m.DiscountAssetId = vtwire.Ptr(&old_DiscountAssetId, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -3320,13 +3349,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SettlementFeeRate = &s
+			m.SettlementFeeRate = vtwire.Ptr(&old_SettlementFeeRate, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -3363,13 +3392,13 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ExerciseFeeRate = &s
+			m.ExerciseFeeRate = vtwire.Ptr(&old_ExerciseFeeRate, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -3403,13 +3432,17 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockBySettlementAsset) == 0 {
-				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset), postIndex-iNdEx, l-postIndex))
-				m.BySettlementAsset = vtwire.Grow(m.BySettlementAsset, len(blockBySettlementAsset))
+			if n := len(m.BySettlementAsset); reuse && n < cap(m.BySettlementAsset) && m.BySettlementAsset[:n+1][n] != nil {
+				m.BySettlementAsset = m.BySettlementAsset[:n+1]
+			} else {
+				if len(blockBySettlementAsset) == 0 {
+					blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset), postIndex-iNdEx, l-postIndex))
+					m.BySettlementAsset = vtwire.Grow(m.BySettlementAsset, len(blockBySettlementAsset))
+				}
+				m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
+				blockBySettlementAsset = blockBySettlementAsset[1:]
 			}
-			m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
-			blockBySettlementAsset = blockBySettlementAsset[1:]
-			if err := m.BySettlementAsset[len(m.BySettlementAsset)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.BySettlementAsset[len(m.BySettlementAsset)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3433,9 +3466,22 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.BySettlementAsset, oldLen_BySettlementAsset)
+	}
 	return nil
 }
 func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *SettlementAssetFeeRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = SettlementAssetFeeRates{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3505,7 +3551,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3547,7 +3593,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3589,7 +3635,7 @@ func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3618,7 +3664,30 @@ func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AccountLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MaxLeverage := m.MaxLeverage
+	old_MaxOrderNotional := m.MaxOrderNotional
+	old_MaxPositionNotional := m.MaxPositionNotional
+	old_DailyWithdrawalLimit := m.DailyWithdrawalLimit
+	old_LimitAssetId := m.LimitAssetId
+	old_MaxOpenOrders := m.MaxOpenOrders
+	old_MaxBorrowNotional := m.MaxBorrowNotional
+	if reuse {
+		*m = AccountLimits{}
+	} else {
+		old_MaxLeverage = nil
+		old_MaxOrderNotional = nil
+		old_MaxPositionNotional = nil
+		old_DailyWithdrawalLimit = nil
+		old_LimitAssetId = nil
+		old_MaxOpenOrders = nil
+		old_MaxBorrowNotional = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3688,13 +3757,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxLeverage = &s
+			m.MaxLeverage = vtwire.Ptr(&old_MaxLeverage, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -3731,13 +3800,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxOrderNotional = &s
+			m.MaxOrderNotional = vtwire.Ptr(&old_MaxOrderNotional, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -3774,13 +3843,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxPositionNotional = &s
+			m.MaxPositionNotional = vtwire.Ptr(&old_MaxPositionNotional, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -3817,13 +3886,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DailyWithdrawalLimit = &s
+			m.DailyWithdrawalLimit = vtwire.Ptr(&old_DailyWithdrawalLimit, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -3860,13 +3929,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitAssetId = &s
+			m.LimitAssetId = vtwire.Ptr(&old_LimitAssetId, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 0 {
@@ -3890,7 +3959,7 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxOpenOrders = &v
+			m.MaxOpenOrders = vtwire.Ptr(&old_MaxOpenOrders, v)
 		case 7:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxBorrowNotional", wireType)
@@ -3926,13 +3995,13 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxBorrowNotional = &s
+			m.MaxBorrowNotional = vtwire.Ptr(&old_MaxBorrowNotional, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -3956,7 +4025,18 @@ func (m *AccountLimits) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarketLeverage) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ShortLeverage := m.ShortLeverage
+	if reuse {
+		*m = MarketLeverage{}
+	} else {
+		old_ShortLeverage = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4026,7 +4106,7 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4068,7 +4148,7 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4110,13 +4190,13 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ShortLeverage = &s
+			m.ShortLeverage = vtwire.Ptr(&old_ShortLeverage, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 0 {
@@ -4162,8 +4242,46 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *VenueAccount) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockMarketLeverages []MarketLeverage
+	old_CommissionRates := m.CommissionRates
+	old_Limits := m.Limits
+	old_CreateTime := m.CreateTime
+	old_UpdateTime := m.UpdateTime
+	old_VenueUpdateTime := m.VenueUpdateTime
+	old_SourceRecord := m.SourceRecord
+	old_WalletAddress := m.WalletAddress
+	old_VaultAddress := m.VaultAddress
+	old_ParentAccountId := m.ParentAccountId
+	old_BaseAssetId := m.BaseAssetId
+	old_CredentialRef := m.CredentialRef
+	old_CanTrade := m.CanTrade
+	old_CanWithdraw := m.CanWithdraw
+	old_CanDeposit := m.CanDeposit
+	oldLen_MarketLeverages := len(m.MarketLeverages)
+	if reuse {
+		*m = VenueAccount{MarketLeverages: m.MarketLeverages[:0], Permissions: m.Permissions[:0]}
+	} else {
+		old_CommissionRates = nil
+		old_Limits = nil
+		old_CreateTime = nil
+		old_UpdateTime = nil
+		old_VenueUpdateTime = nil
+		old_SourceRecord = nil
+		old_WalletAddress = nil
+		old_VaultAddress = nil
+		old_ParentAccountId = nil
+		old_BaseAssetId = nil
+		old_CredentialRef = nil
+		old_CanTrade = nil
+		old_CanWithdraw = nil
+		old_CanDeposit = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4233,7 +4351,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4275,7 +4393,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4317,7 +4435,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4359,7 +4477,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4401,13 +4519,13 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WalletAddress = &s
+			m.WalletAddress = vtwire.Ptr(&old_WalletAddress, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -4444,13 +4562,13 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VaultAddress = &s
+			m.VaultAddress = vtwire.Ptr(&old_VaultAddress, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -4487,13 +4605,13 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ParentAccountId = &s
+			m.ParentAccountId = vtwire.Ptr(&old_ParentAccountId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 0 {
@@ -4640,13 +4758,13 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.BaseAssetId = &s
+			m.BaseAssetId = vtwire.Ptr(&old_BaseAssetId, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType == 0 {
@@ -4764,7 +4882,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4803,10 +4921,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CommissionRates := false
 			if m.CommissionRates == nil {
-				m.CommissionRates = &CommissionRates{}
+				m.CommissionRates, reused_CommissionRates = vtwire.Next(&old_CommissionRates)
 			}
-			if err := m.CommissionRates.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.CommissionRates.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CommissionRates); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4842,10 +4961,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Limits := false
 			if m.Limits == nil {
-				m.Limits = &AccountLimits{}
+				m.Limits, reused_Limits = vtwire.Next(&old_Limits)
 			}
-			if err := m.Limits.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Limits.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Limits); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4881,13 +5001,17 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockMarketLeverages) == 0 {
-				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages), postIndex-iNdEx, l-postIndex))
-				m.MarketLeverages = vtwire.Grow(m.MarketLeverages, len(blockMarketLeverages))
+			if n := len(m.MarketLeverages); reuse && n < cap(m.MarketLeverages) && m.MarketLeverages[:n+1][n] != nil {
+				m.MarketLeverages = m.MarketLeverages[:n+1]
+			} else {
+				if len(blockMarketLeverages) == 0 {
+					blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages), postIndex-iNdEx, l-postIndex))
+					m.MarketLeverages = vtwire.Grow(m.MarketLeverages, len(blockMarketLeverages))
+				}
+				m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
+				blockMarketLeverages = blockMarketLeverages[1:]
 			}
-			m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
-			blockMarketLeverages = blockMarketLeverages[1:]
-			if err := m.MarketLeverages[len(m.MarketLeverages)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MarketLeverages[len(m.MarketLeverages)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4926,13 +5050,13 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CredentialRef = &s
+			m.CredentialRef = vtwire.Ptr(&old_CredentialRef, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -4969,7 +5093,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4999,7 +5123,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CanTrade = &b
+			m.CanTrade = vtwire.Ptr(&old_CanTrade, b)
 		case 22:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CanWithdraw", wireType)
@@ -5023,7 +5147,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CanWithdraw = &b
+			m.CanWithdraw = vtwire.Ptr(&old_CanWithdraw, b)
 		case 23:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CanDeposit", wireType)
@@ -5047,7 +5171,7 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CanDeposit = &b
+			m.CanDeposit = vtwire.Ptr(&old_CanDeposit, b)
 		case 24:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field IsReported", wireType)
@@ -5103,10 +5227,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5142,10 +5267,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5181,10 +5307,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueUpdateTime := false
 			if m.VenueUpdateTime == nil {
-				m.VenueUpdateTime = &timestamppb1.Timestamp{}
+				m.VenueUpdateTime, reused_VenueUpdateTime = vtwire.Next(&old_VenueUpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.VenueUpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.VenueUpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueUpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5220,10 +5347,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5246,6 +5374,9 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.MarketLeverages, oldLen_MarketLeverages)
 	}
 	return nil
 }

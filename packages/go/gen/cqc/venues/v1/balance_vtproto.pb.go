@@ -917,6 +917,7 @@ func (m *MarginSummary) SizeVT() (n int) {
 }
 
 func (m *BalanceDelta) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -984,7 +985,7 @@ func (m *BalanceDelta) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Amount = string(dAtA[iNdEx:postIndex])
@@ -1061,7 +1062,7 @@ func (m *BalanceDelta) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueReason = string(dAtA[iNdEx:postIndex])
@@ -1111,6 +1112,7 @@ func (m *BalanceDelta) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Balance) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1178,7 +1180,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -1216,7 +1218,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -1254,7 +1256,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Wallet = string(dAtA[iNdEx:postIndex])
@@ -1292,7 +1294,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1331,7 +1333,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1370,7 +1372,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1409,7 +1411,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1448,7 +1450,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1487,7 +1489,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1526,7 +1528,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1565,7 +1567,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1604,7 +1606,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1643,7 +1645,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1682,7 +1684,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1721,7 +1723,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1760,7 +1762,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1799,7 +1801,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2017,7 +2019,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2056,7 +2058,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2143,7 +2145,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2182,7 +2184,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2221,7 +2223,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2260,7 +2262,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2299,7 +2301,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2328,6 +2330,7 @@ func (m *Balance) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2395,7 +2398,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -2433,7 +2436,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Wallet = string(dAtA[iNdEx:postIndex])
@@ -2471,7 +2474,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -2531,7 +2534,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2570,7 +2573,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2609,7 +2612,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2648,7 +2651,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2687,7 +2690,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2726,7 +2729,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2765,7 +2768,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2804,7 +2807,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2843,7 +2846,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2882,7 +2885,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueMarginRatio = string(dAtA[iNdEx:postIndex])
@@ -2920,7 +2923,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2959,7 +2962,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2998,7 +3001,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3037,7 +3040,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3076,7 +3079,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3115,7 +3118,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3154,7 +3157,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3333,7 +3336,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3372,7 +3375,7 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3400,7 +3403,18 @@ func (m *MarginSummary) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *BalanceDelta) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ClearTime := m.ClearTime
+	if reuse {
+		*m = BalanceDelta{}
+	} else {
+		old_ClearTime = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3470,7 +3484,7 @@ func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3509,10 +3523,11 @@ func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ClearTime := false
 			if m.ClearTime == nil {
-				m.ClearTime = &timestamppb1.Timestamp{}
+				m.ClearTime, reused_ClearTime = vtwire.Next(&old_ClearTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ClearTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ClearTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ClearTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3551,7 +3566,7 @@ func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3602,7 +3617,70 @@ func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Balance) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_UpdateTime := m.UpdateTime
+	old_ReceiveTime := m.ReceiveTime
+	old_LastDelta := m.LastDelta
+	old_SourceRecord := m.SourceRecord
+	old_MarketId := m.MarketId
+	old_WalletBalance := m.WalletBalance
+	old_Available := m.Available
+	old_Locked := m.Locked
+	old_Borrowed := m.Borrowed
+	old_AccruedInterest := m.AccruedInterest
+	old_Equity := m.Equity
+	old_IsolatedEquity := m.IsolatedEquity
+	old_UnrealizedPnl := m.UnrealizedPnl
+	old_ValueUsd := m.ValueUsd
+	old_CollateralValueUsd := m.CollateralValueUsd
+	old_InitialMargin := m.InitialMargin
+	old_MaintenanceMargin := m.MaintenanceMargin
+	old_MaxWithdrawAmount := m.MaxWithdrawAmount
+	old_CrossWalletBalance := m.CrossWalletBalance
+	old_CrossUnrealizedPnl := m.CrossUnrealizedPnl
+	old_CollateralEligible := m.CollateralEligible
+	old_CollateralEnabled := m.CollateralEnabled
+	old_AvailableToBorrow := m.AvailableToBorrow
+	old_SpotBorrowed := m.SpotBorrowed
+	old_Bonus := m.Bonus
+	old_CumulativeRealizedPnl := m.CumulativeRealizedPnl
+	old_SpotHedgingQuantity := m.SpotHedgingQuantity
+	if reuse {
+		*m = Balance{}
+	} else {
+		old_UpdateTime = nil
+		old_ReceiveTime = nil
+		old_LastDelta = nil
+		old_SourceRecord = nil
+		old_MarketId = nil
+		old_WalletBalance = nil
+		old_Available = nil
+		old_Locked = nil
+		old_Borrowed = nil
+		old_AccruedInterest = nil
+		old_Equity = nil
+		old_IsolatedEquity = nil
+		old_UnrealizedPnl = nil
+		old_ValueUsd = nil
+		old_CollateralValueUsd = nil
+		old_InitialMargin = nil
+		old_MaintenanceMargin = nil
+		old_MaxWithdrawAmount = nil
+		old_CrossWalletBalance = nil
+		old_CrossUnrealizedPnl = nil
+		old_CollateralEligible = nil
+		old_CollateralEnabled = nil
+		old_AvailableToBorrow = nil
+		old_SpotBorrowed = nil
+		old_Bonus = nil
+		old_CumulativeRealizedPnl = nil
+		old_SpotHedgingQuantity = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3672,7 +3750,7 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3714,7 +3792,7 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3756,7 +3834,7 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3798,13 +3876,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarketId = &s
+			m.MarketId = vtwire.Ptr(&old_MarketId, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -3841,13 +3919,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WalletBalance = &s
+			m.WalletBalance = vtwire.Ptr(&old_WalletBalance, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -3884,13 +3962,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Available = &s
+			m.Available = vtwire.Ptr(&old_Available, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -3927,13 +4005,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Locked = &s
+			m.Locked = vtwire.Ptr(&old_Locked, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -3970,13 +4048,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Borrowed = &s
+			m.Borrowed = vtwire.Ptr(&old_Borrowed, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -4013,13 +4091,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AccruedInterest = &s
+			m.AccruedInterest = vtwire.Ptr(&old_AccruedInterest, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -4056,13 +4134,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Equity = &s
+			m.Equity = vtwire.Ptr(&old_Equity, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -4099,13 +4177,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.IsolatedEquity = &s
+			m.IsolatedEquity = vtwire.Ptr(&old_IsolatedEquity, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -4142,13 +4220,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.UnrealizedPnl = &s
+			m.UnrealizedPnl = vtwire.Ptr(&old_UnrealizedPnl, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -4185,13 +4263,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ValueUsd = &s
+			m.ValueUsd = vtwire.Ptr(&old_ValueUsd, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -4228,13 +4306,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CollateralValueUsd = &s
+			m.CollateralValueUsd = vtwire.Ptr(&old_CollateralValueUsd, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -4271,13 +4349,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMargin = &s
+			m.InitialMargin = vtwire.Ptr(&old_InitialMargin, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -4314,13 +4392,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceMargin = &s
+			m.MaintenanceMargin = vtwire.Ptr(&old_MaintenanceMargin, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 2 {
@@ -4357,13 +4435,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxWithdrawAmount = &s
+			m.MaxWithdrawAmount = vtwire.Ptr(&old_MaxWithdrawAmount, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 0 {
@@ -4420,10 +4498,11 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4459,10 +4538,11 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4498,10 +4578,11 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastDelta := false
 			if m.LastDelta == nil {
-				m.LastDelta = &BalanceDelta{}
+				m.LastDelta, reused_LastDelta = vtwire.Next(&old_LastDelta)
 			}
-			if err := m.LastDelta.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.LastDelta.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastDelta); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4537,10 +4618,11 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4579,13 +4661,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CrossWalletBalance = &s
+			m.CrossWalletBalance = vtwire.Ptr(&old_CrossWalletBalance, s)
 			iNdEx = postIndex
 		case 24:
 			if wireType != 2 {
@@ -4622,13 +4704,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CrossUnrealizedPnl = &s
+			m.CrossUnrealizedPnl = vtwire.Ptr(&old_CrossUnrealizedPnl, s)
 			iNdEx = postIndex
 		case 25:
 			if wireType != 0 {
@@ -4653,7 +4735,7 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CollateralEligible = &b
+			m.CollateralEligible = vtwire.Ptr(&old_CollateralEligible, b)
 		case 26:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CollateralEnabled", wireType)
@@ -4677,7 +4759,7 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CollateralEnabled = &b
+			m.CollateralEnabled = vtwire.Ptr(&old_CollateralEnabled, b)
 		case 27:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AvailableToBorrow", wireType)
@@ -4713,13 +4795,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvailableToBorrow = &s
+			m.AvailableToBorrow = vtwire.Ptr(&old_AvailableToBorrow, s)
 			iNdEx = postIndex
 		case 28:
 			if wireType != 2 {
@@ -4756,13 +4838,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SpotBorrowed = &s
+			m.SpotBorrowed = vtwire.Ptr(&old_SpotBorrowed, s)
 			iNdEx = postIndex
 		case 29:
 			if wireType != 2 {
@@ -4799,13 +4881,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Bonus = &s
+			m.Bonus = vtwire.Ptr(&old_Bonus, s)
 			iNdEx = postIndex
 		case 30:
 			if wireType != 2 {
@@ -4842,13 +4924,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CumulativeRealizedPnl = &s
+			m.CumulativeRealizedPnl = vtwire.Ptr(&old_CumulativeRealizedPnl, s)
 			iNdEx = postIndex
 		case 31:
 			if wireType != 2 {
@@ -4885,13 +4967,13 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.SpotHedgingQuantity = &s
+			m.SpotHedgingQuantity = vtwire.Ptr(&old_SpotHedgingQuantity, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -4915,7 +4997,58 @@ func (m *Balance) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MarginSummary) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_UpdateTime := m.UpdateTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_Equity := m.Equity
+	old_AdjustedEquity := m.AdjustedEquity
+	old_WalletBalance := m.WalletBalance
+	old_UnrealizedPnl := m.UnrealizedPnl
+	old_InitialMargin := m.InitialMargin
+	old_PositionInitialMargin := m.PositionInitialMargin
+	old_OpenOrderInitialMargin := m.OpenOrderInitialMargin
+	old_MaintenanceMargin := m.MaintenanceMargin
+	old_MarginRatio := m.MarginRatio
+	old_AvailableForTrading := m.AvailableForTrading
+	old_AvailableForWithdrawal := m.AvailableForWithdrawal
+	old_Borrowed := m.Borrowed
+	old_AccruedInterest := m.AccruedInterest
+	old_CollateralValue := m.CollateralValue
+	old_CrossWalletBalance := m.CrossWalletBalance
+	old_CrossUnrealizedPnl := m.CrossUnrealizedPnl
+	old_InitialMarginRatio := m.InitialMarginRatio
+	old_Ltv := m.Ltv
+	if reuse {
+		*m = MarginSummary{}
+	} else {
+		old_UpdateTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_Equity = nil
+		old_AdjustedEquity = nil
+		old_WalletBalance = nil
+		old_UnrealizedPnl = nil
+		old_InitialMargin = nil
+		old_PositionInitialMargin = nil
+		old_OpenOrderInitialMargin = nil
+		old_MaintenanceMargin = nil
+		old_MarginRatio = nil
+		old_AvailableForTrading = nil
+		old_AvailableForWithdrawal = nil
+		old_Borrowed = nil
+		old_AccruedInterest = nil
+		old_CollateralValue = nil
+		old_CrossWalletBalance = nil
+		old_CrossUnrealizedPnl = nil
+		old_InitialMarginRatio = nil
+		old_Ltv = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4985,7 +5118,7 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5027,7 +5160,7 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5069,7 +5202,7 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5133,13 +5266,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Equity = &s
+			m.Equity = vtwire.Ptr(&old_Equity, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -5176,13 +5309,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AdjustedEquity = &s
+			m.AdjustedEquity = vtwire.Ptr(&old_AdjustedEquity, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -5219,13 +5352,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WalletBalance = &s
+			m.WalletBalance = vtwire.Ptr(&old_WalletBalance, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -5262,13 +5395,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.UnrealizedPnl = &s
+			m.UnrealizedPnl = vtwire.Ptr(&old_UnrealizedPnl, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -5305,13 +5438,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMargin = &s
+			m.InitialMargin = vtwire.Ptr(&old_InitialMargin, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -5348,13 +5481,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PositionInitialMargin = &s
+			m.PositionInitialMargin = vtwire.Ptr(&old_PositionInitialMargin, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -5391,13 +5524,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OpenOrderInitialMargin = &s
+			m.OpenOrderInitialMargin = vtwire.Ptr(&old_OpenOrderInitialMargin, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -5434,13 +5567,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaintenanceMargin = &s
+			m.MaintenanceMargin = vtwire.Ptr(&old_MaintenanceMargin, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -5477,13 +5610,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarginRatio = &s
+			m.MarginRatio = vtwire.Ptr(&old_MarginRatio, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -5520,7 +5653,7 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5562,13 +5695,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvailableForTrading = &s
+			m.AvailableForTrading = vtwire.Ptr(&old_AvailableForTrading, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -5605,13 +5738,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvailableForWithdrawal = &s
+			m.AvailableForWithdrawal = vtwire.Ptr(&old_AvailableForWithdrawal, s)
 			iNdEx = postIndex
 		case 17:
 			if wireType != 2 {
@@ -5648,13 +5781,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Borrowed = &s
+			m.Borrowed = vtwire.Ptr(&old_Borrowed, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -5691,13 +5824,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AccruedInterest = &s
+			m.AccruedInterest = vtwire.Ptr(&old_AccruedInterest, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -5734,13 +5867,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CollateralValue = &s
+			m.CollateralValue = vtwire.Ptr(&old_CollateralValue, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -5777,13 +5910,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CrossWalletBalance = &s
+			m.CrossWalletBalance = vtwire.Ptr(&old_CrossWalletBalance, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 2 {
@@ -5820,13 +5953,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CrossUnrealizedPnl = &s
+			m.CrossUnrealizedPnl = vtwire.Ptr(&old_CrossUnrealizedPnl, s)
 			iNdEx = postIndex
 		case 22:
 			if wireType != 0 {
@@ -5883,10 +6016,11 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5922,10 +6056,11 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -5961,10 +6096,11 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6003,13 +6139,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.InitialMarginRatio = &s
+			m.InitialMarginRatio = vtwire.Ptr(&old_InitialMarginRatio, s)
 			iNdEx = postIndex
 		case 27:
 			if wireType != 2 {
@@ -6046,13 +6182,13 @@ func (m *MarginSummary) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Ltv = &s
+			m.Ltv = vtwire.Ptr(&old_Ltv, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

@@ -2385,6 +2385,7 @@ func (m *PositionStatusReport) SizeVT() (n int) {
 }
 
 func (m *MiscFee) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2491,7 +2492,7 @@ func (m *MiscFee) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FeeType = string(dAtA[iNdEx:postIndex])
@@ -2519,6 +2520,7 @@ func (m *MiscFee) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2586,7 +2588,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePreventionId = string(dAtA[iNdEx:postIndex])
@@ -2624,7 +2626,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2663,7 +2665,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2702,7 +2704,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TradeGroupId = string(dAtA[iNdEx:postIndex])
@@ -2740,7 +2742,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.CounterVenueOrderId = string(dAtA[iNdEx:postIndex])
@@ -2778,7 +2780,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.CounterVenueSymbol = string(dAtA[iNdEx:postIndex])
@@ -2816,7 +2818,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2855,7 +2857,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2894,7 +2896,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2923,6 +2925,7 @@ func (m *TradePrevention) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Party) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2990,7 +2993,7 @@ func (m *Party) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PartyId = string(dAtA[iNdEx:postIndex])
@@ -3028,7 +3031,7 @@ func (m *Party) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.PartyIdSource = string(dAtA[iNdEx:postIndex])
@@ -3103,6 +3106,7 @@ func (m *Party) UnmarshalVT(dAtA []byte) error {
 func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 	var blockMiscFees []MiscFee
 	var blockParties []Party
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3170,7 +3174,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ExecutionId = string(dAtA[iNdEx:postIndex])
@@ -3208,7 +3212,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueExecutionId = string(dAtA[iNdEx:postIndex])
@@ -3268,7 +3272,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueExecType = string(dAtA[iNdEx:postIndex])
@@ -3328,7 +3332,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderStatus = string(dAtA[iNdEx:postIndex])
@@ -3366,7 +3370,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3405,7 +3409,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -3443,7 +3447,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderId = string(dAtA[iNdEx:postIndex])
@@ -3481,7 +3485,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OrigClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -3519,7 +3523,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3558,7 +3562,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -3596,7 +3600,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -3634,7 +3638,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -3716,7 +3720,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderType = string(dAtA[iNdEx:postIndex])
@@ -3860,7 +3864,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3899,7 +3903,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3938,7 +3942,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3977,7 +3981,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4038,7 +4042,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4077,7 +4081,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4116,7 +4120,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4216,7 +4220,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTradeId = string(dAtA[iNdEx:postIndex])
@@ -4254,7 +4258,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4293,7 +4297,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4332,7 +4336,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4371,7 +4375,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.CumQuantity = string(dAtA[iNdEx:postIndex])
@@ -4409,7 +4413,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4448,7 +4452,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4487,7 +4491,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4914,7 +4918,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueReasonCode = string(dAtA[iNdEx:postIndex])
@@ -4952,7 +4956,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ReasonText = string(dAtA[iNdEx:postIndex])
@@ -5073,7 +5077,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5112,7 +5116,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.RefVenueExecutionId = string(dAtA[iNdEx:postIndex])
@@ -5150,7 +5154,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePositionId = string(dAtA[iNdEx:postIndex])
@@ -5318,7 +5322,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5357,7 +5361,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -5522,7 +5526,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueLedgerEntryId = string(dAtA[iNdEx:postIndex])
@@ -5646,7 +5650,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePortfolioId = string(dAtA[iNdEx:postIndex])
@@ -5674,6 +5678,7 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5741,7 +5746,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -5779,7 +5784,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -5817,7 +5822,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -5855,7 +5860,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderId = string(dAtA[iNdEx:postIndex])
@@ -5893,7 +5898,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6042,7 +6047,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6081,7 +6086,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FilledQuantity = string(dAtA[iNdEx:postIndex])
@@ -6119,7 +6124,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6158,7 +6163,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6197,7 +6202,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6258,7 +6263,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6297,7 +6302,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6358,7 +6363,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6599,7 +6604,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ReasonText = string(dAtA[iNdEx:postIndex])
@@ -6715,7 +6720,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6754,7 +6759,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderStatus = string(dAtA[iNdEx:postIndex])
@@ -6792,7 +6797,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -6888,6 +6893,7 @@ func (m *OrderStatusReport) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *FillReport) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6955,7 +6961,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -6993,7 +6999,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -7031,7 +7037,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderId = string(dAtA[iNdEx:postIndex])
@@ -7069,7 +7075,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -7107,7 +7113,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTradeId = string(dAtA[iNdEx:postIndex])
@@ -7167,7 +7173,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7206,7 +7212,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.LastPrice = string(dAtA[iNdEx:postIndex])
@@ -7244,7 +7250,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7344,7 +7350,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePositionId = string(dAtA[iNdEx:postIndex])
@@ -7499,7 +7505,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueExecutionId = string(dAtA[iNdEx:postIndex])
@@ -7537,7 +7543,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7576,7 +7582,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -7698,7 +7704,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueLedgerEntryId = string(dAtA[iNdEx:postIndex])
@@ -7758,7 +7764,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueExecType = string(dAtA[iNdEx:postIndex])
@@ -7858,7 +7864,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePortfolioId = string(dAtA[iNdEx:postIndex])
@@ -7886,6 +7892,7 @@ func (m *FillReport) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7953,7 +7960,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -7991,7 +7998,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -8051,7 +8058,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SignedQuantity = string(dAtA[iNdEx:postIndex])
@@ -8089,7 +8096,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8128,7 +8135,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenuePositionId = string(dAtA[iNdEx:postIndex])
@@ -8327,7 +8334,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8366,7 +8373,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8405,7 +8412,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8522,7 +8529,7 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -8550,7 +8557,18 @@ func (m *PositionStatusReport) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *MiscFee) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Amount := m.Amount
+	if reuse {
+		*m = MiscFee{}
+	} else {
+		old_Amount = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8617,10 +8635,11 @@ func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Amount := false
 			if m.Amount == nil {
-				m.Amount = &v1.AssetAmount{}
+				m.Amount, reused_Amount = vtwire.Next(&old_Amount)
 			}
-			if err := m.Amount.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Amount.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Amount); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8659,7 +8678,7 @@ func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8689,6 +8708,27 @@ func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *TradePrevention) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_PreventedQuantity := m.PreventedQuantity
+	old_LastPreventedQuantity := m.LastPreventedQuantity
+	old_PreventedExecutionQuantity := m.PreventedExecutionQuantity
+	old_PreventedExecutionPrice := m.PreventedExecutionPrice
+	old_PreventedExecutionQuoteQuantity := m.PreventedExecutionQuoteQuantity
+	if reuse {
+		*m = TradePrevention{}
+	} else {
+		old_PreventedQuantity = nil
+		old_LastPreventedQuantity = nil
+		old_PreventedExecutionQuantity = nil
+		old_PreventedExecutionPrice = nil
+		old_PreventedExecutionQuoteQuantity = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8758,7 +8798,7 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8800,13 +8840,13 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreventedQuantity = &s
+			m.PreventedQuantity = vtwire.Ptr(&old_PreventedQuantity, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -8843,13 +8883,13 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastPreventedQuantity = &s
+			m.LastPreventedQuantity = vtwire.Ptr(&old_LastPreventedQuantity, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -8886,7 +8926,7 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8928,7 +8968,7 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8970,7 +9010,7 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9012,13 +9052,13 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreventedExecutionQuantity = &s
+			m.PreventedExecutionQuantity = vtwire.Ptr(&old_PreventedExecutionQuantity, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -9055,13 +9095,13 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreventedExecutionPrice = &s
+			m.PreventedExecutionPrice = vtwire.Ptr(&old_PreventedExecutionPrice, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -9098,13 +9138,13 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreventedExecutionQuoteQuantity = &s
+			m.PreventedExecutionQuoteQuantity = vtwire.Ptr(&old_PreventedExecutionQuoteQuantity, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -9128,7 +9168,18 @@ func (m *TradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Party) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_PartyRoleQualifier := m.PartyRoleQualifier
+	if reuse {
+		*m = Party{}
+	} else {
+		old_PartyRoleQualifier = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9198,7 +9249,7 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9240,7 +9291,7 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9291,7 +9342,7 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.PartyRoleQualifier = &v
+			m.PartyRoleQualifier = vtwire.Ptr(&old_PartyRoleQualifier, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -9315,8 +9366,87 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ExecutionReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockMiscFees []MiscFee
 	var blockParties []Party
+	old_ExpireTime := m.ExpireTime
+	old_TrailingTime := m.TrailingTime
+	old_Commission := m.Commission
+	old_TransactTime := m.TransactTime
+	old_EventTime := m.EventTime
+	old_OrderCreateTime := m.OrderCreateTime
+	old_WorkingTime := m.WorkingTime
+	old_ReceiveTime := m.ReceiveTime
+	old_TradePrevention := m.TradePrevention
+	old_RealizedPnl := m.RealizedPnl
+	old_SourceRecord := m.SourceRecord
+	old_SequenceTime := m.SequenceTime
+	old_OrderId := m.OrderId
+	old_VenueOrderListId := m.VenueOrderListId
+	old_OrderQuantity := m.OrderQuantity
+	old_QuoteOrderQuantity := m.QuoteOrderQuantity
+	old_OrderPrice := m.OrderPrice
+	old_TriggerPrice := m.TriggerPrice
+	old_DisplayQuantity := m.DisplayQuantity
+	old_ActivationPrice := m.ActivationPrice
+	old_TrailingOffset := m.TrailingOffset
+	old_LastQuantity := m.LastQuantity
+	old_LastPrice := m.LastPrice
+	old_LastQuoteQuantity := m.LastQuoteQuantity
+	old_LeavesQuantity := m.LeavesQuantity
+	old_AvgPrice := m.AvgPrice
+	old_CumQuoteQuantity := m.CumQuoteQuantity
+	old_IsWorking := m.IsWorking
+	old_RefExecutionId := m.RefExecutionId
+	old_VenueStrategyId := m.VenueStrategyId
+	old_VenueStrategyType := m.VenueStrategyType
+	old_VenueSequenceNumber := m.VenueSequenceNumber
+	old_IsAggressor := m.IsAggressor
+	oldLen_MiscFees := len(m.MiscFees)
+	oldLen_Parties := len(m.Parties)
+	if reuse {
+		*m = ExecutionReport{MiscFees: m.MiscFees[:0], Parties: m.Parties[:0]}
+	} else {
+		old_ExpireTime = nil
+		old_TrailingTime = nil
+		old_Commission = nil
+		old_TransactTime = nil
+		old_EventTime = nil
+		old_OrderCreateTime = nil
+		old_WorkingTime = nil
+		old_ReceiveTime = nil
+		old_TradePrevention = nil
+		old_RealizedPnl = nil
+		old_SourceRecord = nil
+		old_SequenceTime = nil
+		old_OrderId = nil
+		old_VenueOrderListId = nil
+		old_OrderQuantity = nil
+		old_QuoteOrderQuantity = nil
+		old_OrderPrice = nil
+		old_TriggerPrice = nil
+		old_DisplayQuantity = nil
+		old_ActivationPrice = nil
+		old_TrailingOffset = nil
+		old_LastQuantity = nil
+		old_LastPrice = nil
+		old_LastQuoteQuantity = nil
+		old_LeavesQuantity = nil
+		old_AvgPrice = nil
+		old_CumQuoteQuantity = nil
+		old_IsWorking = nil
+		old_RefExecutionId = nil
+		old_VenueStrategyId = nil
+		old_VenueStrategyType = nil
+		old_VenueSequenceNumber = nil
+		old_IsAggressor = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9386,7 +9516,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9428,7 +9558,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9492,7 +9622,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9556,7 +9686,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9598,13 +9728,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -9641,7 +9771,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9683,7 +9813,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9725,7 +9855,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9767,13 +9897,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueOrderListId = &s
+			m.VenueOrderListId = vtwire.Ptr(&old_VenueOrderListId, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -9810,7 +9940,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9852,7 +9982,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9894,7 +10024,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9980,7 +10110,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10086,10 +10216,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpireTime := false
 			if m.ExpireTime == nil {
-				m.ExpireTime = &timestamppb1.Timestamp{}
+				m.ExpireTime, reused_ExpireTime = vtwire.Next(&old_ExpireTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpireTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10128,13 +10259,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderQuantity = &s
+			m.OrderQuantity = vtwire.Ptr(&old_OrderQuantity, s)
 			iNdEx = postIndex
 		case 23:
 			if wireType != 2 {
@@ -10171,13 +10302,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteOrderQuantity = &s
+			m.QuoteOrderQuantity = vtwire.Ptr(&old_QuoteOrderQuantity, s)
 			iNdEx = postIndex
 		case 24:
 			if wireType != 2 {
@@ -10214,13 +10345,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderPrice = &s
+			m.OrderPrice = vtwire.Ptr(&old_OrderPrice, s)
 			iNdEx = postIndex
 		case 25:
 			if wireType != 2 {
@@ -10257,13 +10388,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerPrice = &s
+			m.TriggerPrice = vtwire.Ptr(&old_TriggerPrice, s)
 			iNdEx = postIndex
 		case 26:
 			if wireType != 0 {
@@ -10322,13 +10453,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DisplayQuantity = &s
+			m.DisplayQuantity = vtwire.Ptr(&old_DisplayQuantity, s)
 			iNdEx = postIndex
 		case 28:
 			if wireType != 2 {
@@ -10365,13 +10496,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ActivationPrice = &s
+			m.ActivationPrice = vtwire.Ptr(&old_ActivationPrice, s)
 			iNdEx = postIndex
 		case 29:
 			if wireType != 2 {
@@ -10408,13 +10539,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TrailingOffset = &s
+			m.TrailingOffset = vtwire.Ptr(&old_TrailingOffset, s)
 			iNdEx = postIndex
 		case 30:
 			if wireType != 0 {
@@ -10470,10 +10601,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TrailingTime := false
 			if m.TrailingTime == nil {
-				m.TrailingTime = &timestamppb1.Timestamp{}
+				m.TrailingTime, reused_TrailingTime = vtwire.Next(&old_TrailingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TrailingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TrailingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TrailingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10512,7 +10644,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10554,13 +10686,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastQuantity = &s
+			m.LastQuantity = vtwire.Ptr(&old_LastQuantity, s)
 			iNdEx = postIndex
 		case 34:
 			if wireType != 2 {
@@ -10597,13 +10729,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastPrice = &s
+			m.LastPrice = vtwire.Ptr(&old_LastPrice, s)
 			iNdEx = postIndex
 		case 35:
 			if wireType != 2 {
@@ -10640,13 +10772,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastQuoteQuantity = &s
+			m.LastQuoteQuantity = vtwire.Ptr(&old_LastQuoteQuantity, s)
 			iNdEx = postIndex
 		case 36:
 			if wireType != 2 {
@@ -10683,7 +10815,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -10725,13 +10857,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LeavesQuantity = &s
+			m.LeavesQuantity = vtwire.Ptr(&old_LeavesQuantity, s)
 			iNdEx = postIndex
 		case 38:
 			if wireType != 2 {
@@ -10768,13 +10900,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvgPrice = &s
+			m.AvgPrice = vtwire.Ptr(&old_AvgPrice, s)
 			iNdEx = postIndex
 		case 39:
 			if wireType != 2 {
@@ -10811,13 +10943,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CumQuoteQuantity = &s
+			m.CumQuoteQuantity = vtwire.Ptr(&old_CumQuoteQuantity, s)
 			iNdEx = postIndex
 		case 40:
 			if wireType != 2 {
@@ -10851,10 +10983,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Commission := false
 			if m.Commission == nil {
-				m.Commission = &v1.AssetAmount{}
+				m.Commission, reused_Commission = vtwire.Next(&old_Commission)
 			}
-			if err := m.Commission.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Commission.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Commission); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10912,13 +11045,17 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockMiscFees) == 0 {
-				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees), postIndex-iNdEx, l-postIndex))
-				m.MiscFees = vtwire.Grow(m.MiscFees, len(blockMiscFees))
+			if n := len(m.MiscFees); reuse && n < cap(m.MiscFees) && m.MiscFees[:n+1][n] != nil {
+				m.MiscFees = m.MiscFees[:n+1]
+			} else {
+				if len(blockMiscFees) == 0 {
+					blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees), postIndex-iNdEx, l-postIndex))
+					m.MiscFees = vtwire.Grow(m.MiscFees, len(blockMiscFees))
+				}
+				m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
+				blockMiscFees = blockMiscFees[1:]
 			}
-			m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
-			blockMiscFees = blockMiscFees[1:]
-			if err := m.MiscFees[len(m.MiscFees)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.MiscFees[len(m.MiscFees)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -10967,7 +11104,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.IsWorking = &b
+			m.IsWorking = vtwire.Ptr(&old_IsWorking, b)
 		case 45:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field TransactTime", wireType)
@@ -11000,10 +11137,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TransactTime := false
 			if m.TransactTime == nil {
-				m.TransactTime = &timestamppb1.Timestamp{}
+				m.TransactTime, reused_TransactTime = vtwire.Next(&old_TransactTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TransactTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11039,10 +11177,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EventTime := false
 			if m.EventTime == nil {
-				m.EventTime = &timestamppb1.Timestamp{}
+				m.EventTime, reused_EventTime = vtwire.Next(&old_EventTime)
 			}
-			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.EventTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EventTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11078,10 +11217,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_OrderCreateTime := false
 			if m.OrderCreateTime == nil {
-				m.OrderCreateTime = &timestamppb1.Timestamp{}
+				m.OrderCreateTime, reused_OrderCreateTime = vtwire.Next(&old_OrderCreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.OrderCreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.OrderCreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_OrderCreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11117,10 +11257,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_WorkingTime := false
 			if m.WorkingTime == nil {
-				m.WorkingTime = &timestamppb1.Timestamp{}
+				m.WorkingTime, reused_WorkingTime = vtwire.Next(&old_WorkingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.WorkingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.WorkingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_WorkingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11156,10 +11297,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11242,7 +11384,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11284,7 +11426,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11345,10 +11487,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TradePrevention := false
 			if m.TradePrevention == nil {
-				m.TradePrevention = &TradePrevention{}
+				m.TradePrevention, reused_TradePrevention = vtwire.Next(&old_TradePrevention)
 			}
-			if err := m.TradePrevention.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TradePrevention.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TradePrevention); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11409,13 +11552,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.RefExecutionId = &s
+			m.RefExecutionId = vtwire.Ptr(&old_RefExecutionId, s)
 			iNdEx = postIndex
 		case 58:
 			if wireType != 2 {
@@ -11452,7 +11595,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11494,7 +11637,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11624,10 +11767,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_RealizedPnl := false
 			if m.RealizedPnl == nil {
-				m.RealizedPnl = &v1.AssetAmount{}
+				m.RealizedPnl, reused_RealizedPnl = vtwire.Next(&old_RealizedPnl)
 			}
-			if err := m.RealizedPnl.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.RealizedPnl.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_RealizedPnl); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11666,13 +11810,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueStrategyId = &s
+			m.VenueStrategyId = vtwire.Ptr(&old_VenueStrategyId, s)
 			iNdEx = postIndex
 		case 66:
 			if wireType != 2 {
@@ -11709,13 +11853,13 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueStrategyType = &s
+			m.VenueStrategyType = vtwire.Ptr(&old_VenueStrategyType, s)
 			iNdEx = postIndex
 		case 67:
 			if wireType != 0 {
@@ -11772,10 +11916,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11833,13 +11978,17 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockParties) == 0 {
-				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties), postIndex-iNdEx, l-postIndex))
-				m.Parties = vtwire.Grow(m.Parties, len(blockParties))
+			if n := len(m.Parties); reuse && n < cap(m.Parties) && m.Parties[:n+1][n] != nil {
+				m.Parties = m.Parties[:n+1]
+			} else {
+				if len(blockParties) == 0 {
+					blockParties = make([]Party, vtwire.BlockSize(len(m.Parties), postIndex-iNdEx, l-postIndex))
+					m.Parties = vtwire.Grow(m.Parties, len(blockParties))
+				}
+				m.Parties = append(m.Parties, &blockParties[0])
+				blockParties = blockParties[1:]
 			}
-			m.Parties = append(m.Parties, &blockParties[0])
-			blockParties = blockParties[1:]
-			if err := m.Parties[len(m.Parties)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Parties[len(m.Parties)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11878,7 +12027,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -11907,7 +12056,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.VenueSequenceNumber = &v
+			m.VenueSequenceNumber = vtwire.Ptr(&old_VenueSequenceNumber, v)
 		case 73:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field SequenceTime", wireType)
@@ -11940,10 +12089,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SequenceTime := false
 			if m.SequenceTime == nil {
-				m.SequenceTime = &timestamppb1.Timestamp{}
+				m.SequenceTime, reused_SequenceTime = vtwire.Next(&old_SequenceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SequenceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SequenceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SequenceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -11970,7 +12120,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.IsAggressor = &b
+			m.IsAggressor = vtwire.Ptr(&old_IsAggressor, b)
 		case 75:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field VenuePortfolioId", wireType)
@@ -12006,7 +12156,7 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12033,9 +12183,56 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.MiscFees, oldLen_MiscFees)
+		vtwire.ClearStale(m.Parties, oldLen_Parties)
+	}
 	return nil
 }
 func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderStatusReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ExpireTime := m.ExpireTime
+	old_AcceptTime := m.AcceptTime
+	old_TriggerTime := m.TriggerTime
+	old_LastUpdateTime := m.LastUpdateTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_VenueOrderListId := m.VenueOrderListId
+	old_Quantity := m.Quantity
+	old_AvgPrice := m.AvgPrice
+	old_Price := m.Price
+	old_TriggerPrice := m.TriggerPrice
+	old_TrailingOffset := m.TrailingOffset
+	old_LimitOffset := m.LimitOffset
+	old_DisplayQuantity := m.DisplayQuantity
+	old_OrderId := m.OrderId
+	old_QuoteQuantity := m.QuoteQuantity
+	if reuse {
+		*m = OrderStatusReport{}
+	} else {
+		old_ExpireTime = nil
+		old_AcceptTime = nil
+		old_TriggerTime = nil
+		old_LastUpdateTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_VenueOrderListId = nil
+		old_Quantity = nil
+		old_AvgPrice = nil
+		old_Price = nil
+		old_TriggerPrice = nil
+		old_TrailingOffset = nil
+		old_LimitOffset = nil
+		old_DisplayQuantity = nil
+		old_OrderId = nil
+		old_QuoteQuantity = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12105,7 +12302,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12147,7 +12344,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12189,7 +12386,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12231,7 +12428,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12273,13 +12470,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueOrderListId = &s
+			m.VenueOrderListId = vtwire.Ptr(&old_VenueOrderListId, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 0 {
@@ -12426,13 +12623,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Quantity = &s
+			m.Quantity = vtwire.Ptr(&old_Quantity, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -12469,7 +12666,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -12511,13 +12708,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvgPrice = &s
+			m.AvgPrice = vtwire.Ptr(&old_AvgPrice, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -12554,13 +12751,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -12597,13 +12794,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerPrice = &s
+			m.TriggerPrice = vtwire.Ptr(&old_TriggerPrice, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 0 {
@@ -12662,13 +12859,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TrailingOffset = &s
+			m.TrailingOffset = vtwire.Ptr(&old_TrailingOffset, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -12705,13 +12902,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitOffset = &s
+			m.LimitOffset = vtwire.Ptr(&old_LimitOffset, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 0 {
@@ -12770,13 +12967,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DisplayQuantity = &s
+			m.DisplayQuantity = vtwire.Ptr(&old_DisplayQuantity, s)
 			iNdEx = postIndex
 		case 21:
 			if wireType != 0 {
@@ -12856,10 +13053,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpireTime := false
 			if m.ExpireTime == nil {
-				m.ExpireTime = &timestamppb1.Timestamp{}
+				m.ExpireTime, reused_ExpireTime = vtwire.Next(&old_ExpireTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpireTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12895,10 +13093,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_AcceptTime := false
 			if m.AcceptTime == nil {
-				m.AcceptTime = &timestamppb1.Timestamp{}
+				m.AcceptTime, reused_AcceptTime = vtwire.Next(&old_AcceptTime)
 			}
-			if err := (*vtwire.Timestamp)(m.AcceptTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.AcceptTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_AcceptTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12934,10 +13133,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TriggerTime := false
 			if m.TriggerTime == nil {
-				m.TriggerTime = &timestamppb1.Timestamp{}
+				m.TriggerTime, reused_TriggerTime = vtwire.Next(&old_TriggerTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TriggerTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -12973,10 +13173,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastUpdateTime := false
 			if m.LastUpdateTime == nil {
-				m.LastUpdateTime = &timestamppb1.Timestamp{}
+				m.LastUpdateTime, reused_LastUpdateTime = vtwire.Next(&old_LastUpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastUpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13015,7 +13216,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13054,10 +13255,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13093,10 +13295,11 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13135,13 +13338,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		case 31:
 			if wireType != 2 {
@@ -13178,7 +13381,7 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13220,13 +13423,13 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteQuantity = &s
+			m.QuoteQuantity = vtwire.Ptr(&old_QuoteQuantity, s)
 			iNdEx = postIndex
 		case 33:
 			if wireType != 0 {
@@ -13317,7 +13520,38 @@ func (m *OrderStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *FillReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Commission := m.Commission
+	old_TransactTime := m.TransactTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_RealizedPnl := m.RealizedPnl
+	old_SequenceTime := m.SequenceTime
+	old_LastQuantity := m.LastQuantity
+	old_LastQuoteQuantity := m.LastQuoteQuantity
+	old_ExecutionId := m.ExecutionId
+	old_OrderId := m.OrderId
+	old_VenueSequenceNumber := m.VenueSequenceNumber
+	if reuse {
+		*m = FillReport{}
+	} else {
+		old_Commission = nil
+		old_TransactTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_RealizedPnl = nil
+		old_SequenceTime = nil
+		old_LastQuantity = nil
+		old_LastQuoteQuantity = nil
+		old_ExecutionId = nil
+		old_OrderId = nil
+		old_VenueSequenceNumber = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13387,7 +13621,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13429,7 +13663,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13471,7 +13705,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13513,7 +13747,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13555,7 +13789,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13619,13 +13853,13 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastQuantity = &s
+			m.LastQuantity = vtwire.Ptr(&old_LastQuantity, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -13662,7 +13896,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13704,13 +13938,13 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LastQuoteQuantity = &s
+			m.LastQuoteQuantity = vtwire.Ptr(&old_LastQuoteQuantity, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -13744,10 +13978,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Commission := false
 			if m.Commission == nil {
-				m.Commission = &v1.AssetAmount{}
+				m.Commission, reused_Commission = vtwire.Next(&old_Commission)
 			}
-			if err := m.Commission.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Commission.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Commission); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13808,7 +14043,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -13847,10 +14082,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TransactTime := false
 			if m.TransactTime == nil {
-				m.TransactTime = &timestamppb1.Timestamp{}
+				m.TransactTime, reused_TransactTime = vtwire.Next(&old_TransactTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TransactTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13886,10 +14122,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13925,10 +14162,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -13967,7 +14205,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14009,13 +14247,13 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ExecutionId = &s
+			m.ExecutionId = vtwire.Ptr(&old_ExecutionId, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -14052,13 +14290,13 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -14092,10 +14330,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_RealizedPnl := false
 			if m.RealizedPnl == nil {
-				m.RealizedPnl = &v1.AssetAmount{}
+				m.RealizedPnl, reused_RealizedPnl = vtwire.Next(&old_RealizedPnl)
 			}
-			if err := m.RealizedPnl.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.RealizedPnl.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_RealizedPnl); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14178,7 +14417,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14242,7 +14481,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14281,10 +14520,11 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SequenceTime := false
 			if m.SequenceTime == nil {
-				m.SequenceTime = &timestamppb1.Timestamp{}
+				m.SequenceTime, reused_SequenceTime = vtwire.Next(&old_SequenceTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SequenceTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SequenceTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SequenceTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14310,7 +14550,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.VenueSequenceNumber = &v
+			m.VenueSequenceNumber = vtwire.Ptr(&old_VenueSequenceNumber, v)
 		case 27:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field VenuePortfolioId", wireType)
@@ -14346,7 +14586,7 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14376,6 +14616,37 @@ func (m *FillReport) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PositionStatusReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_LastUpdateTime := m.LastUpdateTime
+	old_ReceiveTime := m.ReceiveTime
+	old_SourceRecord := m.SourceRecord
+	old_UnrealizedPnl := m.UnrealizedPnl
+	old_IsolatedMargin := m.IsolatedMargin
+	old_AvgOpenPrice := m.AvgOpenPrice
+	old_Leverage := m.Leverage
+	old_MarkPrice := m.MarkPrice
+	old_LiquidationPrice := m.LiquidationPrice
+	old_Notional := m.Notional
+	if reuse {
+		*m = PositionStatusReport{}
+	} else {
+		old_LastUpdateTime = nil
+		old_ReceiveTime = nil
+		old_SourceRecord = nil
+		old_UnrealizedPnl = nil
+		old_IsolatedMargin = nil
+		old_AvgOpenPrice = nil
+		old_Leverage = nil
+		old_MarkPrice = nil
+		old_LiquidationPrice = nil
+		old_Notional = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14445,7 +14716,7 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14487,7 +14758,7 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14551,7 +14822,7 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14593,13 +14864,13 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvgOpenPrice = &s
+			m.AvgOpenPrice = vtwire.Ptr(&old_AvgOpenPrice, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -14636,7 +14907,7 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -14675,10 +14946,11 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastUpdateTime := false
 			if m.LastUpdateTime == nil {
-				m.LastUpdateTime = &timestamppb1.Timestamp{}
+				m.LastUpdateTime, reused_LastUpdateTime = vtwire.Next(&old_LastUpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastUpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastUpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14714,10 +14986,11 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ReceiveTime := false
 			if m.ReceiveTime == nil {
-				m.ReceiveTime = &timestamppb1.Timestamp{}
+				m.ReceiveTime, reused_ReceiveTime = vtwire.Next(&old_ReceiveTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ReceiveTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ReceiveTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14753,10 +15026,11 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -14839,13 +15113,13 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Leverage = &s
+			m.Leverage = vtwire.Ptr(&old_Leverage, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -14882,13 +15156,13 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MarkPrice = &s
+			m.MarkPrice = vtwire.Ptr(&old_MarkPrice, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 2 {
@@ -14925,13 +15199,13 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LiquidationPrice = &s
+			m.LiquidationPrice = vtwire.Ptr(&old_LiquidationPrice, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -14965,10 +15239,11 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UnrealizedPnl := false
 			if m.UnrealizedPnl == nil {
-				m.UnrealizedPnl = &v1.AssetAmount{}
+				m.UnrealizedPnl, reused_UnrealizedPnl = vtwire.Next(&old_UnrealizedPnl)
 			}
-			if err := m.UnrealizedPnl.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.UnrealizedPnl.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UnrealizedPnl); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15004,10 +15279,11 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_IsolatedMargin := false
 			if m.IsolatedMargin == nil {
-				m.IsolatedMargin = &v1.AssetAmount{}
+				m.IsolatedMargin, reused_IsolatedMargin = vtwire.Next(&old_IsolatedMargin)
 			}
-			if err := m.IsolatedMargin.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.IsolatedMargin.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_IsolatedMargin); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -15046,13 +15322,13 @@ func (m *PositionStatusReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Notional = &s
+			m.Notional = vtwire.Ptr(&old_Notional, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

@@ -1485,6 +1485,7 @@ func (m *OrderList) SizeVT() (n int) {
 }
 
 func (m *PegInstructions) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1596,7 +1597,7 @@ func (m *PegInstructions) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1635,7 +1636,7 @@ func (m *PegInstructions) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1664,6 +1665,7 @@ func (m *PegInstructions) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1731,7 +1733,7 @@ func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TriggerPrice = string(dAtA[iNdEx:postIndex])
@@ -1813,7 +1815,7 @@ func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1852,7 +1854,7 @@ func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1891,7 +1893,7 @@ func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1920,6 +1922,7 @@ func (m *AttachedOrder) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1987,7 +1990,7 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2026,7 +2029,7 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueTradeId = string(dAtA[iNdEx:postIndex])
@@ -2064,7 +2067,7 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Quantity = string(dAtA[iNdEx:postIndex])
@@ -2102,7 +2105,7 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Price = string(dAtA[iNdEx:postIndex])
@@ -2232,6 +2235,7 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 func (m *Order) UnmarshalVT(dAtA []byte) error {
 	var blockCommissions []v1.AssetAmount
 	var blockFills []OrderFill
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2299,7 +2303,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OrderId = string(dAtA[iNdEx:postIndex])
@@ -2337,7 +2341,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -2375,7 +2379,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderId = string(dAtA[iNdEx:postIndex])
@@ -2413,7 +2417,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OrigClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -2451,7 +2455,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2512,7 +2516,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2551,7 +2555,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.LinkedOrderIds = append(m.LinkedOrderIds, string(dAtA[iNdEx:postIndex]))
@@ -2589,7 +2593,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.TraderId = string(dAtA[iNdEx:postIndex])
@@ -2627,7 +2631,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StrategyId = string(dAtA[iNdEx:postIndex])
@@ -2665,7 +2669,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ExecAlgorithmId = string(dAtA[iNdEx:postIndex])
@@ -2761,7 +2765,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 					if postStringIndexmapkey > l {
 						return io.ErrUnexpectedEOF
 					}
-					if !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
+					if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
 						return vtwire.ErrInvalidUTF8
 					}
 					mapkey = string(dAtA[iNdEx:postStringIndexmapkey])
@@ -2796,7 +2800,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 					if postStringIndexmapvalue > l {
 						return io.ErrUnexpectedEOF
 					}
-					if !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
+					if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
 						return vtwire.ErrInvalidUTF8
 					}
 					mapvalue = string(dAtA[iNdEx:postStringIndexmapvalue])
@@ -2854,7 +2858,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Tags = append(m.Tags, string(dAtA[iNdEx:postIndex]))
@@ -2892,7 +2896,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2931,7 +2935,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2970,7 +2974,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -3008,7 +3012,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -3046,7 +3050,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -3128,7 +3132,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderType = string(dAtA[iNdEx:postIndex])
@@ -3227,7 +3231,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3288,7 +3292,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3327,7 +3331,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3366,7 +3370,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3449,7 +3453,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3488,7 +3492,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3549,7 +3553,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3627,7 +3631,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3819,7 +3823,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3902,7 +3906,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -3985,7 +3989,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.FilledQuantity = string(dAtA[iNdEx:postIndex])
@@ -4023,7 +4027,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4062,7 +4066,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4101,7 +4105,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4580,7 +4584,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueReasonCode = string(dAtA[iNdEx:postIndex])
@@ -4618,7 +4622,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ReasonText = string(dAtA[iNdEx:postIndex])
@@ -4656,7 +4660,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4734,7 +4738,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4773,7 +4777,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -4880,6 +4884,7 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderList) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4947,7 +4952,7 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueOrderListId = string(dAtA[iNdEx:postIndex])
@@ -4985,7 +4990,7 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ListClientOrderId = string(dAtA[iNdEx:postIndex])
@@ -5023,7 +5028,7 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AccountId = string(dAtA[iNdEx:postIndex])
@@ -5061,7 +5066,7 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MarketId = string(dAtA[iNdEx:postIndex])
@@ -5165,7 +5170,7 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.OrderIds = append(m.OrderIds, string(dAtA[iNdEx:postIndex]))
@@ -5293,6 +5298,21 @@ func (m *OrderList) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PegInstructions) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *PegInstructions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_OffsetValue := m.OffsetValue
+	old_PeggedPrice := m.PeggedPrice
+	if reuse {
+		*m = PegInstructions{}
+	} else {
+		old_OffsetValue = nil
+		old_PeggedPrice = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5406,13 +5426,13 @@ func (m *PegInstructions) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OffsetValue = &s
+			m.OffsetValue = vtwire.Ptr(&old_OffsetValue, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -5449,13 +5469,13 @@ func (m *PegInstructions) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PeggedPrice = &s
+			m.PeggedPrice = vtwire.Ptr(&old_PeggedPrice, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -5479,7 +5499,22 @@ func (m *PegInstructions) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *AttachedOrder) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Price := m.Price
+	old_Quantity := m.Quantity
+	old_OrderId := m.OrderId
+	if reuse {
+		*m = AttachedOrder{}
+	} else {
+		old_Price = nil
+		old_Quantity = nil
+		old_OrderId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5549,7 +5584,7 @@ func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5635,13 +5670,13 @@ func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 5:
 			if wireType != 2 {
@@ -5678,13 +5713,13 @@ func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Quantity = &s
+			m.Quantity = vtwire.Ptr(&old_Quantity, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 2 {
@@ -5721,13 +5756,13 @@ func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.OrderId = &s
+			m.OrderId = vtwire.Ptr(&old_OrderId, s)
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -5751,7 +5786,22 @@ func (m *AttachedOrder) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderFill) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_Commission := m.Commission
+	old_TransactTime := m.TransactTime
+	old_ExecutionId := m.ExecutionId
+	if reuse {
+		*m = OrderFill{}
+	} else {
+		old_Commission = nil
+		old_TransactTime = nil
+		old_ExecutionId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5821,13 +5871,13 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ExecutionId = &s
+			m.ExecutionId = vtwire.Ptr(&old_ExecutionId, s)
 			iNdEx = postIndex
 		case 2:
 			if wireType != 2 {
@@ -5864,7 +5914,7 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5906,7 +5956,7 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5948,7 +5998,7 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -5987,10 +6037,11 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Commission := false
 			if m.Commission == nil {
-				m.Commission = &v1.AssetAmount{}
+				m.Commission, reused_Commission = vtwire.Next(&old_Commission)
 			}
-			if err := m.Commission.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Commission.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Commission); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6048,10 +6099,11 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TransactTime := false
 			if m.TransactTime == nil {
-				m.TransactTime = &timestamppb1.Timestamp{}
+				m.TransactTime, reused_TransactTime = vtwire.Next(&old_TransactTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TransactTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -6077,9 +6129,88 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Order) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockCommissions []v1.AssetAmount
 	var blockFills []OrderFill
+	old_ExpireTime := m.ExpireTime
+	old_TrailingTime := m.TrailingTime
+	old_Peg := m.Peg
+	old_CreateTime := m.CreateTime
+	old_SubmitTime := m.SubmitTime
+	old_VenueCreateTime := m.VenueCreateTime
+	old_WorkingTime := m.WorkingTime
+	old_TriggerTime := m.TriggerTime
+	old_LastFillTime := m.LastFillTime
+	old_UpdateTime := m.UpdateTime
+	old_CloseTime := m.CloseTime
+	old_SourceRecord := m.SourceRecord
+	old_TakeProfit := m.TakeProfit
+	old_StopLoss := m.StopLoss
+	old_VenueOrderListId := m.VenueOrderListId
+	old_ParentOrderId := m.ParentOrderId
+	old_VenueStrategyId := m.VenueStrategyId
+	old_VenueStrategyType := m.VenueStrategyType
+	old_Quantity := m.Quantity
+	old_QuoteQuantity := m.QuoteQuantity
+	old_Price := m.Price
+	old_TriggerPrice := m.TriggerPrice
+	old_ActivationPrice := m.ActivationPrice
+	old_TrailingOffset := m.TrailingOffset
+	old_LimitOffset := m.LimitOffset
+	old_DisplayQuantity := m.DisplayQuantity
+	old_PreventedQuantity := m.PreventedQuantity
+	old_Leverage := m.Leverage
+	old_LeavesQuantity := m.LeavesQuantity
+	old_AvgFillPrice := m.AvgFillPrice
+	old_CumQuoteQuantity := m.CumQuoteQuantity
+	old_RequestId := m.RequestId
+	old_MinQuantity := m.MinQuantity
+	old_MaxSlippage := m.MaxSlippage
+	oldLen_Commissions := len(m.Commissions)
+	oldLen_Fills := len(m.Fills)
+	if reuse {
+		*m = Order{Commissions: m.Commissions[:0], Fills: m.Fills[:0], LinkedOrderIds: m.LinkedOrderIds[:0], Tags: m.Tags[:0]}
+	} else {
+		old_ExpireTime = nil
+		old_TrailingTime = nil
+		old_Peg = nil
+		old_CreateTime = nil
+		old_SubmitTime = nil
+		old_VenueCreateTime = nil
+		old_WorkingTime = nil
+		old_TriggerTime = nil
+		old_LastFillTime = nil
+		old_UpdateTime = nil
+		old_CloseTime = nil
+		old_SourceRecord = nil
+		old_TakeProfit = nil
+		old_StopLoss = nil
+		old_VenueOrderListId = nil
+		old_ParentOrderId = nil
+		old_VenueStrategyId = nil
+		old_VenueStrategyType = nil
+		old_Quantity = nil
+		old_QuoteQuantity = nil
+		old_Price = nil
+		old_TriggerPrice = nil
+		old_ActivationPrice = nil
+		old_TrailingOffset = nil
+		old_LimitOffset = nil
+		old_DisplayQuantity = nil
+		old_PreventedQuantity = nil
+		old_Leverage = nil
+		old_LeavesQuantity = nil
+		old_AvgFillPrice = nil
+		old_CumQuoteQuantity = nil
+		old_RequestId = nil
+		old_MinQuantity = nil
+		old_MaxSlippage = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6149,7 +6280,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6191,7 +6322,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6233,7 +6364,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6275,7 +6406,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6317,13 +6448,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueOrderListId = &s
+			m.VenueOrderListId = vtwire.Ptr(&old_VenueOrderListId, s)
 			iNdEx = postIndex
 		case 6:
 			if wireType != 0 {
@@ -6382,13 +6513,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ParentOrderId = &s
+			m.ParentOrderId = vtwire.Ptr(&old_ParentOrderId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -6425,7 +6556,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6467,7 +6598,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6509,7 +6640,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6551,7 +6682,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6652,7 +6783,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 					if intStringLenmapkey == 0 {
 						mapkey = ""
 					} else {
-						if !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
+						if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapkey]) {
 							return vtwire.ErrInvalidUTF8
 						}
 						mapkey = unsafe.String(&dAtA[iNdEx], intStringLenmapkey)
@@ -6691,7 +6822,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 					if intStringLenmapvalue == 0 {
 						mapvalue = ""
 					} else {
-						if !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
+						if !ascii && !utf8.Valid(dAtA[iNdEx:postStringIndexmapvalue]) {
 							return vtwire.ErrInvalidUTF8
 						}
 						mapvalue = unsafe.String(&dAtA[iNdEx], intStringLenmapvalue)
@@ -6752,7 +6883,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6794,13 +6925,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueStrategyId = &s
+			m.VenueStrategyId = vtwire.Ptr(&old_VenueStrategyId, s)
 			iNdEx = postIndex
 		case 15:
 			if wireType != 2 {
@@ -6837,13 +6968,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueStrategyType = &s
+			m.VenueStrategyType = vtwire.Ptr(&old_VenueStrategyType, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 2 {
@@ -6880,7 +7011,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6922,7 +7053,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -6964,7 +7095,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7050,7 +7181,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7111,10 +7242,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExpireTime := false
 			if m.ExpireTime == nil {
-				m.ExpireTime = &timestamppb1.Timestamp{}
+				m.ExpireTime, reused_ExpireTime = vtwire.Next(&old_ExpireTime)
 			}
-			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.ExpireTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExpireTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7153,13 +7285,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Quantity = &s
+			m.Quantity = vtwire.Ptr(&old_Quantity, s)
 			iNdEx = postIndex
 		case 25:
 			if wireType != 0 {
@@ -7218,13 +7350,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.QuoteQuantity = &s
+			m.QuoteQuantity = vtwire.Ptr(&old_QuoteQuantity, s)
 			iNdEx = postIndex
 		case 27:
 			if wireType != 2 {
@@ -7261,13 +7393,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Price = &s
+			m.Price = vtwire.Ptr(&old_Price, s)
 			iNdEx = postIndex
 		case 28:
 			if wireType != 2 {
@@ -7304,13 +7436,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TriggerPrice = &s
+			m.TriggerPrice = vtwire.Ptr(&old_TriggerPrice, s)
 			iNdEx = postIndex
 		case 29:
 			if wireType != 0 {
@@ -7391,13 +7523,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ActivationPrice = &s
+			m.ActivationPrice = vtwire.Ptr(&old_ActivationPrice, s)
 			iNdEx = postIndex
 		case 32:
 			if wireType != 2 {
@@ -7434,13 +7566,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TrailingOffset = &s
+			m.TrailingOffset = vtwire.Ptr(&old_TrailingOffset, s)
 			iNdEx = postIndex
 		case 33:
 			if wireType != 0 {
@@ -7499,13 +7631,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LimitOffset = &s
+			m.LimitOffset = vtwire.Ptr(&old_LimitOffset, s)
 			iNdEx = postIndex
 		case 35:
 			if wireType != 2 {
@@ -7539,10 +7671,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TrailingTime := false
 			if m.TrailingTime == nil {
-				m.TrailingTime = &timestamppb1.Timestamp{}
+				m.TrailingTime, reused_TrailingTime = vtwire.Next(&old_TrailingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TrailingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TrailingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TrailingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7581,13 +7714,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DisplayQuantity = &s
+			m.DisplayQuantity = vtwire.Ptr(&old_DisplayQuantity, s)
 			iNdEx = postIndex
 		case 37:
 			if wireType != 0 {
@@ -7713,10 +7846,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_Peg := false
 			if m.Peg == nil {
-				m.Peg = &PegInstructions{}
+				m.Peg, reused_Peg = vtwire.Next(&old_Peg)
 			}
-			if err := m.Peg.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Peg.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_Peg); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -7777,13 +7911,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.PreventedQuantity = &s
+			m.PreventedQuantity = vtwire.Ptr(&old_PreventedQuantity, s)
 			iNdEx = postIndex
 		case 44:
 			if wireType != 0 {
@@ -7864,13 +7998,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.Leverage = &s
+			m.Leverage = vtwire.Ptr(&old_Leverage, s)
 			iNdEx = postIndex
 		case 47:
 			if wireType != 0 {
@@ -7951,7 +8085,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -7993,13 +8127,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.LeavesQuantity = &s
+			m.LeavesQuantity = vtwire.Ptr(&old_LeavesQuantity, s)
 			iNdEx = postIndex
 		case 51:
 			if wireType != 2 {
@@ -8036,13 +8170,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AvgFillPrice = &s
+			m.AvgFillPrice = vtwire.Ptr(&old_AvgFillPrice, s)
 			iNdEx = postIndex
 		case 52:
 			if wireType != 2 {
@@ -8079,13 +8213,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CumQuoteQuantity = &s
+			m.CumQuoteQuantity = vtwire.Ptr(&old_CumQuoteQuantity, s)
 			iNdEx = postIndex
 		case 53:
 			if wireType != 2 {
@@ -8119,13 +8253,17 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockCommissions) == 0 {
-				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions), postIndex-iNdEx, l-postIndex))
-				m.Commissions = vtwire.Grow(m.Commissions, len(blockCommissions))
+			if n := len(m.Commissions); reuse && n < cap(m.Commissions) && m.Commissions[:n+1][n] != nil {
+				m.Commissions = m.Commissions[:n+1]
+			} else {
+				if len(blockCommissions) == 0 {
+					blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions), postIndex-iNdEx, l-postIndex))
+					m.Commissions = vtwire.Grow(m.Commissions, len(blockCommissions))
+				}
+				m.Commissions = append(m.Commissions, &blockCommissions[0])
+				blockCommissions = blockCommissions[1:]
 			}
-			m.Commissions = append(m.Commissions, &blockCommissions[0])
-			blockCommissions = blockCommissions[1:]
-			if err := m.Commissions[len(m.Commissions)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Commissions[len(m.Commissions)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8161,13 +8299,17 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockFills) == 0 {
-				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills), postIndex-iNdEx, l-postIndex))
-				m.Fills = vtwire.Grow(m.Fills, len(blockFills))
+			if n := len(m.Fills); reuse && n < cap(m.Fills) && m.Fills[:n+1][n] != nil {
+				m.Fills = m.Fills[:n+1]
+			} else {
+				if len(blockFills) == 0 {
+					blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills), postIndex-iNdEx, l-postIndex))
+					m.Fills = vtwire.Grow(m.Fills, len(blockFills))
+				}
+				m.Fills = append(m.Fills, &blockFills[0])
+				blockFills = blockFills[1:]
 			}
-			m.Fills = append(m.Fills, &blockFills[0])
-			blockFills = blockFills[1:]
-			if err := m.Fills[len(m.Fills)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Fills[len(m.Fills)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8203,10 +8345,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8242,10 +8385,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SubmitTime := false
 			if m.SubmitTime == nil {
-				m.SubmitTime = &timestamppb1.Timestamp{}
+				m.SubmitTime, reused_SubmitTime = vtwire.Next(&old_SubmitTime)
 			}
-			if err := (*vtwire.Timestamp)(m.SubmitTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.SubmitTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SubmitTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8281,10 +8425,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_VenueCreateTime := false
 			if m.VenueCreateTime == nil {
-				m.VenueCreateTime = &timestamppb1.Timestamp{}
+				m.VenueCreateTime, reused_VenueCreateTime = vtwire.Next(&old_VenueCreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.VenueCreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.VenueCreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_VenueCreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8320,10 +8465,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_WorkingTime := false
 			if m.WorkingTime == nil {
-				m.WorkingTime = &timestamppb1.Timestamp{}
+				m.WorkingTime, reused_WorkingTime = vtwire.Next(&old_WorkingTime)
 			}
-			if err := (*vtwire.Timestamp)(m.WorkingTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.WorkingTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_WorkingTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8359,10 +8505,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TriggerTime := false
 			if m.TriggerTime == nil {
-				m.TriggerTime = &timestamppb1.Timestamp{}
+				m.TriggerTime, reused_TriggerTime = vtwire.Next(&old_TriggerTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TriggerTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TriggerTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8398,10 +8545,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_LastFillTime := false
 			if m.LastFillTime == nil {
-				m.LastFillTime = &timestamppb1.Timestamp{}
+				m.LastFillTime, reused_LastFillTime = vtwire.Next(&old_LastFillTime)
 			}
-			if err := (*vtwire.Timestamp)(m.LastFillTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.LastFillTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_LastFillTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8437,10 +8585,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8476,10 +8625,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CloseTime := false
 			if m.CloseTime == nil {
-				m.CloseTime = &timestamppb1.Timestamp{}
+				m.CloseTime, reused_CloseTime = vtwire.Next(&old_CloseTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CloseTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CloseTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8562,7 +8712,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8604,7 +8754,7 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8646,13 +8796,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.RequestId = &s
+			m.RequestId = vtwire.Ptr(&old_RequestId, s)
 			iNdEx = postIndex
 		case 68:
 			if wireType != 2 {
@@ -8686,10 +8836,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8728,13 +8879,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinQuantity = &s
+			m.MinQuantity = vtwire.Ptr(&old_MinQuantity, s)
 			iNdEx = postIndex
 		case 70:
 			if wireType != 2 {
@@ -8771,13 +8922,13 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxSlippage = &s
+			m.MaxSlippage = vtwire.Ptr(&old_MaxSlippage, s)
 			iNdEx = postIndex
 		case 71:
 			if wireType != 2 {
@@ -8811,10 +8962,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TakeProfit := false
 			if m.TakeProfit == nil {
-				m.TakeProfit = &AttachedOrder{}
+				m.TakeProfit, reused_TakeProfit = vtwire.Next(&old_TakeProfit)
 			}
-			if err := m.TakeProfit.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.TakeProfit.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TakeProfit); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8850,10 +9002,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_StopLoss := false
 			if m.StopLoss == nil {
-				m.StopLoss = &AttachedOrder{}
+				m.StopLoss, reused_StopLoss = vtwire.Next(&old_StopLoss)
 			}
-			if err := m.StopLoss.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.StopLoss.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_StopLoss); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -8877,9 +9030,26 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
 	}
+	if reuse {
+		vtwire.ClearStale(m.Commissions, oldLen_Commissions)
+		vtwire.ClearStale(m.Fills, oldLen_Fills)
+	}
 	return nil
 }
-func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *OrderList) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_TransactTime := m.TransactTime
+	old_SourceRecord := m.SourceRecord
+	if reuse {
+		*m = OrderList{OrderIds: m.OrderIds[:0]}
+	} else {
+		old_TransactTime = nil
+		old_SourceRecord = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8949,7 +9119,7 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -8991,7 +9161,7 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9033,7 +9203,7 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9075,7 +9245,7 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9183,7 +9353,7 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -9244,10 +9414,11 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_TransactTime := false
 			if m.TransactTime == nil {
-				m.TransactTime = &timestamppb1.Timestamp{}
+				m.TransactTime, reused_TransactTime = vtwire.Next(&old_TransactTime)
 			}
-			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.TransactTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_TransactTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -9283,10 +9454,11 @@ func (m *OrderList) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex

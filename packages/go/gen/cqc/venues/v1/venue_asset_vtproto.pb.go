@@ -634,6 +634,7 @@ func (m *VenueAsset) SizeVT() (n int) {
 }
 
 func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -701,7 +702,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.NetworkCode = string(dAtA[iNdEx:postIndex])
@@ -739,7 +740,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -778,7 +779,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -817,7 +818,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ContractAddress = string(dAtA[iNdEx:postIndex])
@@ -924,7 +925,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -963,7 +964,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1002,7 +1003,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1041,7 +1042,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1080,7 +1081,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1119,7 +1120,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1227,7 +1228,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AddressRegex = string(dAtA[iNdEx:postIndex])
@@ -1265,7 +1266,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.MemoRegex = string(dAtA[iNdEx:postIndex])
@@ -1356,6 +1357,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 }
 func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 	var blockNetworks []VenueAssetNetwork
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1423,7 +1425,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueAssetId = string(dAtA[iNdEx:postIndex])
@@ -1461,7 +1463,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -1499,7 +1501,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.AssetId = string(dAtA[iNdEx:postIndex])
@@ -1537,7 +1539,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueCode = string(dAtA[iNdEx:postIndex])
@@ -1575,7 +1577,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueName = string(dAtA[iNdEx:postIndex])
@@ -1613,7 +1615,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1652,7 +1654,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1691,7 +1693,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1890,7 +1892,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1953,7 +1955,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2154,7 +2156,7 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Etag = string(dAtA[iNdEx:postIndex])
@@ -2182,6 +2184,39 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *VenueAssetNetwork) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_EstimatedArrival := m.EstimatedArrival
+	old_ChainId := m.ChainId
+	old_DeploymentId := m.DeploymentId
+	old_WithdrawFee := m.WithdrawFee
+	old_FeeAssetId := m.FeeAssetId
+	old_MinWithdrawAmount := m.MinWithdrawAmount
+	old_MaxWithdrawAmount := m.MaxWithdrawAmount
+	old_WithdrawIncrement := m.WithdrawIncrement
+	old_MinDepositAmount := m.MinDepositAmount
+	old_MinConfirmations := m.MinConfirmations
+	old_UnlockConfirmations := m.UnlockConfirmations
+	if reuse {
+		*m = VenueAssetNetwork{}
+	} else {
+		old_EstimatedArrival = nil
+		old_ChainId = nil
+		old_DeploymentId = nil
+		old_WithdrawFee = nil
+		old_FeeAssetId = nil
+		old_MinWithdrawAmount = nil
+		old_MaxWithdrawAmount = nil
+		old_WithdrawIncrement = nil
+		old_MinDepositAmount = nil
+		old_MinConfirmations = nil
+		old_UnlockConfirmations = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2251,7 +2286,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2293,13 +2328,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ChainId = &s
+			m.ChainId = vtwire.Ptr(&old_ChainId, s)
 			iNdEx = postIndex
 		case 3:
 			if wireType != 2 {
@@ -2336,13 +2371,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.DeploymentId = &s
+			m.DeploymentId = vtwire.Ptr(&old_DeploymentId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 2 {
@@ -2379,7 +2414,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2490,13 +2525,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WithdrawFee = &s
+			m.WithdrawFee = vtwire.Ptr(&old_WithdrawFee, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -2533,13 +2568,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.FeeAssetId = &s
+			m.FeeAssetId = vtwire.Ptr(&old_FeeAssetId, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -2576,13 +2611,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinWithdrawAmount = &s
+			m.MinWithdrawAmount = vtwire.Ptr(&old_MinWithdrawAmount, s)
 			iNdEx = postIndex
 		case 11:
 			if wireType != 2 {
@@ -2619,13 +2654,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MaxWithdrawAmount = &s
+			m.MaxWithdrawAmount = vtwire.Ptr(&old_MaxWithdrawAmount, s)
 			iNdEx = postIndex
 		case 12:
 			if wireType != 2 {
@@ -2662,13 +2697,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.WithdrawIncrement = &s
+			m.WithdrawIncrement = vtwire.Ptr(&old_WithdrawIncrement, s)
 			iNdEx = postIndex
 		case 13:
 			if wireType != 2 {
@@ -2705,13 +2740,13 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.MinDepositAmount = &s
+			m.MinDepositAmount = vtwire.Ptr(&old_MinDepositAmount, s)
 			iNdEx = postIndex
 		case 14:
 			if wireType != 0 {
@@ -2735,7 +2770,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MinConfirmations = &v
+			m.MinConfirmations = vtwire.Ptr(&old_MinConfirmations, v)
 		case 15:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field UnlockConfirmations", wireType)
@@ -2758,7 +2793,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.UnlockConfirmations = &v
+			m.UnlockConfirmations = vtwire.Ptr(&old_UnlockConfirmations, v)
 		case 16:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MemoRequired", wireType)
@@ -2817,7 +2852,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2859,7 +2894,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2898,10 +2933,11 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_EstimatedArrival := false
 			if m.EstimatedArrival == nil {
-				m.EstimatedArrival = &durationpb1.Duration{}
+				m.EstimatedArrival, reused_EstimatedArrival = vtwire.Next(&old_EstimatedArrival)
 			}
-			if err := (*vtwire.Duration)(m.EstimatedArrival).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Duration)(m.EstimatedArrival).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_EstimatedArrival); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -2950,8 +2986,46 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *VenueAsset) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockNetworks []VenueAssetNetwork
+	old_CreateTime := m.CreateTime
+	old_UpdateTime := m.UpdateTime
+	old_SourceRecord := m.SourceRecord
+	old_VenueNumericId := m.VenueNumericId
+	old_VenueTokenId := m.VenueTokenId
+	old_UnitMultiplier := m.UnitMultiplier
+	old_Precision := m.Precision
+	old_LedgerDecimals := m.LedgerDecimals
+	old_DepositEnabled := m.DepositEnabled
+	old_WithdrawEnabled := m.WithdrawEnabled
+	old_CollateralEnabled := m.CollateralEnabled
+	old_CollateralRatio := m.CollateralRatio
+	old_Borrowable := m.Borrowable
+	old_AutoExchangeThreshold := m.AutoExchangeThreshold
+	oldLen_Networks := len(m.Networks)
+	if reuse {
+		*m = VenueAsset{Networks: m.Networks[:0]}
+	} else {
+		old_CreateTime = nil
+		old_UpdateTime = nil
+		old_SourceRecord = nil
+		old_VenueNumericId = nil
+		old_VenueTokenId = nil
+		old_UnitMultiplier = nil
+		old_Precision = nil
+		old_LedgerDecimals = nil
+		old_DepositEnabled = nil
+		old_WithdrawEnabled = nil
+		old_CollateralEnabled = nil
+		old_CollateralRatio = nil
+		old_Borrowable = nil
+		old_AutoExchangeThreshold = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3021,7 +3095,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3063,7 +3137,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3105,7 +3179,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3147,7 +3221,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3189,7 +3263,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3231,13 +3305,13 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueNumericId = &s
+			m.VenueNumericId = vtwire.Ptr(&old_VenueNumericId, s)
 			iNdEx = postIndex
 		case 7:
 			if wireType != 2 {
@@ -3274,13 +3348,13 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.VenueTokenId = &s
+			m.VenueTokenId = vtwire.Ptr(&old_VenueTokenId, s)
 			iNdEx = postIndex
 		case 8:
 			if wireType != 2 {
@@ -3317,13 +3391,13 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.UnitMultiplier = &s
+			m.UnitMultiplier = vtwire.Ptr(&old_UnitMultiplier, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 0 {
@@ -3347,7 +3421,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.Precision = &v
+			m.Precision = vtwire.Ptr(&old_Precision, v)
 		case 10:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field LedgerDecimals", wireType)
@@ -3370,7 +3444,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.LedgerDecimals = &v
+			m.LedgerDecimals = vtwire.Ptr(&old_LedgerDecimals, v)
 		case 11:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field Networks", wireType)
@@ -3403,13 +3477,17 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockNetworks) == 0 {
-				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks), postIndex-iNdEx, l-postIndex))
-				m.Networks = vtwire.Grow(m.Networks, len(blockNetworks))
+			if n := len(m.Networks); reuse && n < cap(m.Networks) && m.Networks[:n+1][n] != nil {
+				m.Networks = m.Networks[:n+1]
+			} else {
+				if len(blockNetworks) == 0 {
+					blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks), postIndex-iNdEx, l-postIndex))
+					m.Networks = vtwire.Grow(m.Networks, len(blockNetworks))
+				}
+				m.Networks = append(m.Networks, &blockNetworks[0])
+				blockNetworks = blockNetworks[1:]
 			}
-			m.Networks = append(m.Networks, &blockNetworks[0])
-			blockNetworks = blockNetworks[1:]
-			if err := m.Networks[len(m.Networks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Networks[len(m.Networks)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3436,7 +3514,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.DepositEnabled = &b
+			m.DepositEnabled = vtwire.Ptr(&old_DepositEnabled, b)
 		case 13:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field WithdrawEnabled", wireType)
@@ -3460,7 +3538,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.WithdrawEnabled = &b
+			m.WithdrawEnabled = vtwire.Ptr(&old_WithdrawEnabled, b)
 		case 14:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CollateralEnabled", wireType)
@@ -3484,7 +3562,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.CollateralEnabled = &b
+			m.CollateralEnabled = vtwire.Ptr(&old_CollateralEnabled, b)
 		case 15:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field CollateralRatio", wireType)
@@ -3520,13 +3598,13 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CollateralRatio = &s
+			m.CollateralRatio = vtwire.Ptr(&old_CollateralRatio, s)
 			iNdEx = postIndex
 		case 16:
 			if wireType != 0 {
@@ -3551,7 +3629,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 				}
 			}
 			b := bool(v != 0)
-			m.Borrowable = &b
+			m.Borrowable = vtwire.Ptr(&old_Borrowable, b)
 		case 17:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field AutoExchangeThreshold", wireType)
@@ -3587,13 +3665,13 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.AutoExchangeThreshold = &s
+			m.AutoExchangeThreshold = vtwire.Ptr(&old_AutoExchangeThreshold, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 0 {
@@ -3672,10 +3750,11 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3711,10 +3790,11 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3750,10 +3830,11 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3792,7 +3873,7 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3818,6 +3899,9 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.Networks, oldLen_Networks)
 	}
 	return nil
 }

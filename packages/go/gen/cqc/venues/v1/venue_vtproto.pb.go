@@ -717,6 +717,7 @@ func (m *Venue) SizeVT() (n int) {
 }
 
 func (m *RateLimit) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -894,7 +895,7 @@ func (m *RateLimit) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Api = string(dAtA[iNdEx:postIndex])
@@ -1071,6 +1072,7 @@ func (m *ExchangeFilters) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1138,7 +1140,7 @@ func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Role = string(dAtA[iNdEx:postIndex])
@@ -1176,7 +1178,7 @@ func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Address = string(dAtA[iNdEx:postIndex])
@@ -1214,7 +1216,7 @@ func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1268,6 +1270,7 @@ func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
 func (m *Venue) UnmarshalVT(dAtA []byte) error {
 	var blockContracts []VenueContract
 	var blockRateLimits []RateLimit
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1335,7 +1338,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.VenueId = string(dAtA[iNdEx:postIndex])
@@ -1373,7 +1376,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Name = string(dAtA[iNdEx:postIndex])
@@ -1411,7 +1414,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Slug = string(dAtA[iNdEx:postIndex])
@@ -1515,7 +1518,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.StatusReason = string(dAtA[iNdEx:postIndex])
@@ -1553,7 +1556,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1592,7 +1595,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -1631,7 +1634,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.SupportedChainIds = append(m.SupportedChainIds, string(dAtA[iNdEx:postIndex]))
@@ -2035,7 +2038,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2074,7 +2077,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2113,7 +2116,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			s := string(dAtA[iNdEx:postIndex])
@@ -2152,7 +2155,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.WebsiteUrl = string(dAtA[iNdEx:postIndex])
@@ -2190,7 +2193,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.DocsUrl = string(dAtA[iNdEx:postIndex])
@@ -2228,7 +2231,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.ApiUrls = append(m.ApiUrls, string(dAtA[iNdEx:postIndex]))
@@ -2266,7 +2269,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Timezone = string(dAtA[iNdEx:postIndex])
@@ -2421,7 +2424,7 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+			if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 				return vtwire.ErrInvalidUTF8
 			}
 			m.Etag = string(dAtA[iNdEx:postIndex])
@@ -2448,7 +2451,15 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *RateLimit) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *RateLimit) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *RateLimit) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	if reuse {
+		*m = RateLimit{}
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2628,7 +2639,7 @@ func (m *RateLimit) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2658,6 +2669,24 @@ func (m *RateLimit) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
+	return m.UnmarshalVTReuse(dAtA, false)
+}
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *ExchangeFilters) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_MaxNumOrders := m.MaxNumOrders
+	old_MaxNumAlgoOrders := m.MaxNumAlgoOrders
+	old_MaxNumIcebergOrders := m.MaxNumIcebergOrders
+	old_MaxNumOrderLists := m.MaxNumOrderLists
+	if reuse {
+		*m = ExchangeFilters{}
+	} else {
+		old_MaxNumOrders = nil
+		old_MaxNumAlgoOrders = nil
+		old_MaxNumIcebergOrders = nil
+		old_MaxNumOrderLists = nil
+	}
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2714,7 +2743,7 @@ func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxNumOrders = &v
+			m.MaxNumOrders = vtwire.Ptr(&old_MaxNumOrders, v)
 		case 2:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxNumAlgoOrders", wireType)
@@ -2737,7 +2766,7 @@ func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxNumAlgoOrders = &v
+			m.MaxNumAlgoOrders = vtwire.Ptr(&old_MaxNumAlgoOrders, v)
 		case 3:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxNumIcebergOrders", wireType)
@@ -2760,7 +2789,7 @@ func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxNumIcebergOrders = &v
+			m.MaxNumIcebergOrders = vtwire.Ptr(&old_MaxNumIcebergOrders, v)
 		case 4:
 			if wireType != 0 {
 				return fmt.Errorf("proto: wrong wireType = %d for field MaxNumOrderLists", wireType)
@@ -2783,7 +2812,7 @@ func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.MaxNumOrderLists = &v
+			m.MaxNumOrderLists = vtwire.Ptr(&old_MaxNumOrderLists, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -2806,7 +2835,20 @@ func (m *ExchangeFilters) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *VenueContract) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
+	old_ChainId := m.ChainId
+	old_CreationBlock := m.CreationBlock
+	if reuse {
+		*m = VenueContract{}
+	} else {
+		old_ChainId = nil
+		old_CreationBlock = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2876,7 +2918,7 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2918,7 +2960,7 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -2960,13 +3002,13 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ChainId = &s
+			m.ChainId = vtwire.Ptr(&old_ChainId, s)
 			iNdEx = postIndex
 		case 4:
 			if wireType != 0 {
@@ -2990,7 +3032,7 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
-			m.CreationBlock = &v
+			m.CreationBlock = vtwire.Ptr(&old_CreationBlock, v)
 		default:
 			iNdEx = preIndex
 			skippy, err := vtwire.Skip(dAtA[iNdEx:])
@@ -3013,9 +3055,38 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 	}
 	return nil
 }
-func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
+func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse(dAtA, false) }
+
+// UnmarshalVTReuse is UnmarshalVTUnsafe; with reuse, m's previous content is discarded and its storage
+// reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
+func (m *Venue) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockContracts []VenueContract
 	var blockRateLimits []RateLimit
+	old_ExchangeFilters := m.ExchangeFilters
+	old_CreateTime := m.CreateTime
+	old_UpdateTime := m.UpdateTime
+	old_SourceRecord := m.SourceRecord
+	old_ParentVenueId := m.ParentVenueId
+	old_ChainId := m.ChainId
+	old_CcxtId := m.CcxtId
+	old_CoingeckoId := m.CoingeckoId
+	old_TardisId := m.TardisId
+	oldLen_Contracts := len(m.Contracts)
+	oldLen_RateLimits := len(m.RateLimits)
+	if reuse {
+		*m = Venue{Contracts: m.Contracts[:0], RateLimits: m.RateLimits[:0], SupportedChainIds: m.SupportedChainIds[:0], SupportedAccountTypes: m.SupportedAccountTypes[:0], SupportedMarginModes: m.SupportedMarginModes[:0], SupportedPositionModes: m.SupportedPositionModes[:0], ApiUrls: m.ApiUrls[:0]}
+	} else {
+		old_ExchangeFilters = nil
+		old_CreateTime = nil
+		old_UpdateTime = nil
+		old_SourceRecord = nil
+		old_ParentVenueId = nil
+		old_ChainId = nil
+		old_CcxtId = nil
+		old_CoingeckoId = nil
+		old_TardisId = nil
+	}
+	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3085,7 +3156,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3127,7 +3198,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3169,7 +3240,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3277,7 +3348,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3319,13 +3390,13 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ParentVenueId = &s
+			m.ParentVenueId = vtwire.Ptr(&old_ParentVenueId, s)
 			iNdEx = postIndex
 		case 9:
 			if wireType != 2 {
@@ -3362,13 +3433,13 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.ChainId = &s
+			m.ChainId = vtwire.Ptr(&old_ChainId, s)
 			iNdEx = postIndex
 		case 10:
 			if wireType != 2 {
@@ -3405,7 +3476,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3444,13 +3515,17 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockContracts) == 0 {
-				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts), postIndex-iNdEx, l-postIndex))
-				m.Contracts = vtwire.Grow(m.Contracts, len(blockContracts))
+			if n := len(m.Contracts); reuse && n < cap(m.Contracts) && m.Contracts[:n+1][n] != nil {
+				m.Contracts = m.Contracts[:n+1]
+			} else {
+				if len(blockContracts) == 0 {
+					blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts), postIndex-iNdEx, l-postIndex))
+					m.Contracts = vtwire.Grow(m.Contracts, len(blockContracts))
+				}
+				m.Contracts = append(m.Contracts, &blockContracts[0])
+				blockContracts = blockContracts[1:]
 			}
-			m.Contracts = append(m.Contracts, &blockContracts[0])
-			blockContracts = blockContracts[1:]
-			if err := m.Contracts[len(m.Contracts)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.Contracts[len(m.Contracts)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3486,13 +3561,17 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			if len(blockRateLimits) == 0 {
-				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits), postIndex-iNdEx, l-postIndex))
-				m.RateLimits = vtwire.Grow(m.RateLimits, len(blockRateLimits))
+			if n := len(m.RateLimits); reuse && n < cap(m.RateLimits) && m.RateLimits[:n+1][n] != nil {
+				m.RateLimits = m.RateLimits[:n+1]
+			} else {
+				if len(blockRateLimits) == 0 {
+					blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits), postIndex-iNdEx, l-postIndex))
+					m.RateLimits = vtwire.Grow(m.RateLimits, len(blockRateLimits))
+				}
+				m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
+				blockRateLimits = blockRateLimits[1:]
 			}
-			m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
-			blockRateLimits = blockRateLimits[1:]
-			if err := m.RateLimits[len(m.RateLimits)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.RateLimits[len(m.RateLimits)-1].UnmarshalVTReuse(dAtA[iNdEx:postIndex], reuse); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3528,10 +3607,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_ExchangeFilters := false
 			if m.ExchangeFilters == nil {
-				m.ExchangeFilters = &ExchangeFilters{}
+				m.ExchangeFilters, reused_ExchangeFilters = vtwire.Next(&old_ExchangeFilters)
 			}
-			if err := m.ExchangeFilters.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.ExchangeFilters.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_ExchangeFilters); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -3813,13 +3893,13 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CcxtId = &s
+			m.CcxtId = vtwire.Ptr(&old_CcxtId, s)
 			iNdEx = postIndex
 		case 18:
 			if wireType != 2 {
@@ -3856,13 +3936,13 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.CoingeckoId = &s
+			m.CoingeckoId = vtwire.Ptr(&old_CoingeckoId, s)
 			iNdEx = postIndex
 		case 19:
 			if wireType != 2 {
@@ -3899,13 +3979,13 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
 			}
 			s := stringValue
-			m.TardisId = &s
+			m.TardisId = vtwire.Ptr(&old_TardisId, s)
 			iNdEx = postIndex
 		case 20:
 			if wireType != 2 {
@@ -3942,7 +4022,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -3984,7 +4064,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4026,7 +4106,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4068,7 +4148,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4107,10 +4187,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_CreateTime := false
 			if m.CreateTime == nil {
-				m.CreateTime = &timestamppb1.Timestamp{}
+				m.CreateTime, reused_CreateTime = vtwire.Next(&old_CreateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.CreateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_CreateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4146,10 +4227,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_UpdateTime := false
 			if m.UpdateTime == nil {
-				m.UpdateTime = &timestamppb1.Timestamp{}
+				m.UpdateTime, reused_UpdateTime = vtwire.Next(&old_UpdateTime)
 			}
-			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := (*vtwire.Timestamp)(m.UpdateTime).UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_UpdateTime); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4185,10 +4267,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
+			reused_SourceRecord := false
 			if m.SourceRecord == nil {
-				m.SourceRecord = &v1.SourceRecord{}
+				m.SourceRecord, reused_SourceRecord = vtwire.Next(&old_SourceRecord)
 			}
-			if err := m.SourceRecord.UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
+			if err := m.SourceRecord.UnmarshalVTReuse(dAtA[iNdEx:postIndex], reused_SourceRecord); err != nil {
 				return err
 			}
 			iNdEx = postIndex
@@ -4227,7 +4310,7 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			}
 			var stringValue string
 			if intStringLen > 0 {
-				if !utf8.Valid(dAtA[iNdEx:postIndex]) {
+				if !ascii && !utf8.Valid(dAtA[iNdEx:postIndex]) {
 					return vtwire.ErrInvalidUTF8
 				}
 				stringValue = unsafe.String(&dAtA[iNdEx], intStringLen)
@@ -4253,6 +4336,10 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 
 	if iNdEx > l {
 		return io.ErrUnexpectedEOF
+	}
+	if reuse {
+		vtwire.ClearStale(m.Contracts, oldLen_Contracts)
+		vtwire.ClearStale(m.RateLimits, oldLen_RateLimits)
 	}
 	return nil
 }
