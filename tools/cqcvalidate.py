@@ -907,7 +907,7 @@ class Compiler:
                     and elem.desc.fields_by_name.get(key_expr[2]) is not None
                     and field_type(elem.desc.fields_by_name[key_expr[2]]).kind in ("str", "int", "uint", "bool")
                 ):
-                    return f"_unique(list(map(_attrgetter({key_expr[2]!r}), {code})))", BOOL, _NOCONST
+                    return f"_unique({self.column(code, 'get', key_expr[2])})", BOOL, _NOCONST
                 py = self.fresh("v")
                 kcode, _, _ = self.compile(key_expr, {**env, inner_var: (py, elem)})
                 return f"_unique([{kcode} for {py} in {code}])", BOOL, _NOCONST
@@ -923,7 +923,7 @@ class Compiler:
             fd = elem.desc.fields_by_name[body[2]]
             ft = field_type(fd)
             if ft.kind in ("str", "int", "uint", "bool", "msg") and not fd.is_repeated:
-                return f"list(map(_attrgetter({body[2]!r}), {code}))", T("list", elem=ft), _NOCONST
+                return self.column(code, "get", body[2]), T("list", elem=ft), _NOCONST
         if self.memo_bodies and name in ("all", "exists") and ty.kind == "list" and elem.kind == "msg":
             memoized = self.memo_body(name, code, elem, var, body, env)
             if memoized is not None:
@@ -950,6 +950,16 @@ class Compiler:
             values = ", ".join(f"_try(lambda: {c})" for _, c in hoists)
             return f"(lambda {params}: {inner[0]})({values})", inner[1], _NOCONST
         return self.macro_code(name, py, code, bcode, elem, bty) + (_NOCONST,)
+
+    @staticmethod
+    def column(code: str, how: str, name: str) -> str:
+        """Python: the list of one field (how "get") or has() (how "has") of every item of the list `code`; for a
+        list `_L_<x>` of the message function, read once per call into its column cache `_K_<x>`."""
+        getter = f"_attrgetter({name!r})" if how == "get" else f"_methodcaller('HasField', {name!r})"
+        walked = re.fullmatch(r"_L_(\w+)", code)
+        if walked:
+            return f"_column(_K_{walked.group(1)}, ({how!r}, {name!r}), {code}, {getter})"
+        return f"list(map({getter}, {code}))"
 
     def memo_body(self, name: str, code: str, elem: T, var: str, body: tuple, env: dict) -> str | None:
         """Python: `items.all(x, f(x.a))` / `exists` where the body reads only the scalar field `a` of the item:
@@ -990,11 +1000,11 @@ class Compiler:
             if not has_presence(fd):
                 return None
             node: tuple = ("call", "has", None, (("sel", ("id", var), name_),))
-            ft, values = BOOL, f"map(_methodcaller('HasField', {name_!r}), {code})"
+            ft, values = BOOL, self.column(code, "has", name_)
         else:
             if ft.kind not in ("str", "int", "uint", "bool"):
                 return None
-            node, values = ("sel", ("id", var), name_), f"map(_attrgetter({name_!r}), {code})"
+            node, values = ("sel", ("id", var), name_), self.column(code, "get", name_)
         saved = (self.subst, self.plain_patterns)
         self.subst, self.plain_patterns = {node: ("s", ft, _NOCONST)}, True
         try:
@@ -1228,7 +1238,7 @@ class MessageEmitter:
             if cond is not None:
                 lines.append(f"    if {cond}:")
                 ind = "        "
-            keys = f"list(map(_attrgetter({kfd.name!r}), _L_{fd.name}))"
+            keys = Compiler.column(f"_L_{fd.name}", "get", kfd.name)
             lines.append(f"{ind}_i = _sorted_at({keys}, {desc_order}, {bool(rule.strict)})")
             lines.append(f"{ind}if _i >= 0:")
             lines.append(f'{ind}    out.append((f"{{q}}{fd.name}[{{_i}}].{kfd.name}", {rule.id!r}, {rule.message!r}))')
@@ -1531,12 +1541,12 @@ class MessageEmitter:
             functions.append(f"def {fn}(v):\n    out = []\n" + "\n".join(check) + "\n    return not out\n")
             table = f"_K_{base}__{fd.name}"
             functions.append(f"{table} = _Memo({fn})\n")
-            values = f"map(_attrgetter({fd.name!r}), items)"
+            values = f"_column(cols, ('get', {fd.name!r}), items, _attrgetter({fd.name!r}))"
             if has_presence(fd):
                 # the rules run on the items where the field is set: a value other than the default is set, so
                 # with as many values other than the default as items with the field set, no default is set
                 default = {"str": "''", "int": "0", "uint": "0", "bool": "False"}[ft.kind]
-                tests.append(f"_set = sum(map(_methodcaller('HasField', {fd.name!r}), items))")
+                tests.append(f"_set = sum(_column(cols, ('has', {fd.name!r}), items, _methodcaller('HasField', {fd.name!r})))")
                 tests.append("if _set:")
                 tests.append(f"    _values = list(filter(None, {values}))")
                 tests.append(f"    if not all(map({table}.__getitem__, _values)):")
@@ -1550,7 +1560,7 @@ class MessageEmitter:
             return None
         name = f"_b_{base}"
         body = "".join(f"    {line}\n" for line in tests)
-        functions.append(f"def {name}(items):\n{body}    return True\n")
+        functions.append(f"def {name}(items, cols):\n{body}    return True\n")
         self.batches[desc.full_name] = (name, functions)
         return name
 
@@ -1761,14 +1771,20 @@ class MessageEmitter:
             ):
                 fn = self.request(ft.elem.desc)
                 items = value
-                if fd.name in walked_lists and ind == "    ":
+                batch = self.batch_check(ft.elem.desc)
+                if ind == "    " and (fd.name in walked_lists or batch):
+                    # the items in a list, and their columns (a field of every item) cached for this call
                     block.append(f"{ind}_L_{fd.name} = list({value})")
+                    block.append(f"{ind}_K_{fd.name} = {{}}")
                     items = f"_L_{fd.name}"
                     listed.add(fd.name)
                 # items are validated with an empty path; their path is built only when they report something.
                 # A batch check that proves every item valid skips that walk.
-                batch = self.batch_check(ft.elem.desc)
-                block.append(f"{ind}if {items}{f' and not {batch}({items})' if batch else ''}:")
+                if batch:
+                    arg, cache = (items, f"_K_{fd.name}") if items != value else (f"list({value})", "{}")
+                    block.append(f"{ind}if {items} and not {batch}({arg}, {cache}):")
+                else:
+                    block.append(f"{ind}if {items}:")
                 block.append(f"{ind}    _n = len(out)")
                 block.append(f"{ind}    for i, x in enumerate({items}):")
                 block.append(f'{ind}        {fn}(x, "", out)')
@@ -1810,6 +1826,7 @@ class MessageEmitter:
                 lines.append(f"    _h_{name} = m.HasField({name!r})")
         for name in sorted(walked_lists - listed):
             lines.append(f"    _L_{name} = list({attr('m', name)})")
+            lines.append(f"    _K_{name} = {{}}")
         lines.extend(rule_lines)
         lines.extend(sorted_lines)
         if len(lines) == body_start:
@@ -1838,7 +1855,7 @@ def generate_python(out: Path) -> None:
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
         "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n"
-        "    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller,\n)\n\n",
+        "    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller, _column,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")

@@ -275,6 +275,15 @@ def _stem_search(pattern: Any, stems: tuple[str, ...]) -> _Memo:
     return _Memo(lambda text: _any_stem(text, stems) and search(text) is not None)
 
 
+def _column(cache: dict[Any, list[Any]], key: Any, items: list[Any], getter: Any) -> list[Any]:
+    """``[getter(item) for item in items]``, kept in ``cache`` under ``key``: the generated code of one message
+    reads a field (or has()) of the items of a list once, however many rules use it."""
+    column = cache.get(key)
+    if column is None:
+        column = cache[key] = list(map(getter, items))
+    return column
+
+
 def _fix_paths(out: list[tuple[str, str, str]], start: int, prefix: str) -> int:
     """The violations out[start:] were reported by an item validated with an empty path: put the item's path
     (``prefix``, e.g. ``levels[3]``) in front of their field paths. Returns len(out)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from cqc._validate_runtime import (
     _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,
-    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller,
+    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller, _column,
 )
 
 _P0 = re.compile('^[a-z][a-z0-9_]{0,63}\\Z')
@@ -272,12 +272,12 @@ def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address(v):
 
 _K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address = _Memo(_k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address)
 
-def _b_cqc_assets_v1_AssetDeployment_VenueNetwork(items):
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+def _b_cqc_assets_v1_AssetDeployment_VenueNetwork(items, cols):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
         return False
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code.__getitem__, map(_attrgetter('network_code'), items))):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code.__getitem__, _column(cols, ('get', 'network_code'), items, _attrgetter('network_code')))):
         return False
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address.__getitem__, map(_attrgetter('contract_address'), items))):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address.__getitem__, _column(cols, ('get', 'contract_address'), items, _attrgetter('contract_address')))):
         return False
     return True
 
@@ -309,12 +309,12 @@ def _k_cqc_config_v1_VenueCredential__credential_ref(v):
 
 _K_cqc_config_v1_VenueCredential__credential_ref = _Memo(_k_cqc_config_v1_VenueCredential__credential_ref)
 
-def _b_cqc_config_v1_VenueCredential(items):
-    if not all(map(_K_cqc_config_v1_VenueCredential__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+def _b_cqc_config_v1_VenueCredential(items, cols):
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
         return False
-    if not all(map(_K_cqc_config_v1_VenueCredential__venue_account_id.__getitem__, map(_attrgetter('venue_account_id'), items))):
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_account_id.__getitem__, _column(cols, ('get', 'venue_account_id'), items, _attrgetter('venue_account_id')))):
         return False
-    if not all(map(_K_cqc_config_v1_VenueCredential__credential_ref.__getitem__, map(_attrgetter('credential_ref'), items))):
+    if not all(map(_K_cqc_config_v1_VenueCredential__credential_ref.__getitem__, _column(cols, ('get', 'credential_ref'), items, _attrgetter('credential_ref')))):
         return False
     return True
 
@@ -359,26 +359,26 @@ def _k_cqc_markets_v1_AmmPoolToken__asset_manager_address(v):
 
 _K_cqc_markets_v1_AmmPoolToken__asset_manager_address = _Memo(_k_cqc_markets_v1_AmmPoolToken__asset_manager_address)
 
-def _b_cqc_markets_v1_AmmPoolToken(items):
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, map(_attrgetter('deployment_id'), items))):
+def _b_cqc_markets_v1_AmmPoolToken(items, cols):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__weight['']:
             return False
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, map(_attrgetter('rate_provider_address'), items))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, _column(cols, ('get', 'rate_provider_address'), items, _attrgetter('rate_provider_address')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'scaling_factor'), items))
+    _set = sum(_column(cols, ('has', 'scaling_factor'), items, _methodcaller('HasField', 'scaling_factor')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('scaling_factor'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__scaling_factor['']:
             return False
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, map(_attrgetter('asset_manager_address'), items))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, _column(cols, ('get', 'asset_manager_address'), items, _attrgetter('asset_manager_address')))):
         return False
     return True
 
@@ -423,33 +423,33 @@ def _k_cqc_markets_v1_AmmPoolTokenState__oracle_price(v):
 
 _K_cqc_markets_v1_AmmPoolTokenState__oracle_price = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__oracle_price)
 
-def _b_cqc_markets_v1_AmmPoolTokenState(items):
-    if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, map(_attrgetter('deployment_id'), items))):
+def _b_cqc_markets_v1_AmmPoolTokenState(items, cols):
+    if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'balance'), items))
+    _set = sum(_column(cols, ('has', 'balance'), items, _methodcaller('HasField', 'balance')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('balance'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'balance'), items, _attrgetter('balance'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__balance['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'managed_balance'), items))
+    _set = sum(_column(cols, ('has', 'managed_balance'), items, _methodcaller('HasField', 'managed_balance')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('managed_balance'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__managed_balance['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'rate'), items))
+    _set = sum(_column(cols, ('has', 'rate'), items, _methodcaller('HasField', 'rate')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('rate'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'rate'), items, _attrgetter('rate'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__rate['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'oracle_price'), items))
+    _set = sum(_column(cols, ('has', 'oracle_price'), items, _methodcaller('HasField', 'oracle_price')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('oracle_price'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))))
         if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__oracle_price['']:
@@ -483,12 +483,12 @@ def _k_cqc_markets_v1_ComboLeg__side(v):
 
 _K_cqc_markets_v1_ComboLeg__side = _Memo(_k_cqc_markets_v1_ComboLeg__side)
 
-def _b_cqc_markets_v1_ComboLeg(items):
-    if not all(map(_K_cqc_markets_v1_ComboLeg__instrument_id.__getitem__, map(_attrgetter('instrument_id'), items))):
+def _b_cqc_markets_v1_ComboLeg(items, cols):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__instrument_id.__getitem__, _column(cols, ('get', 'instrument_id'), items, _attrgetter('instrument_id')))):
         return False
-    if not all(map(_K_cqc_markets_v1_ComboLeg__ratio.__getitem__, map(_attrgetter('ratio'), items))):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__ratio.__getitem__, _column(cols, ('get', 'ratio'), items, _attrgetter('ratio')))):
         return False
-    if not all(map(_K_cqc_markets_v1_ComboLeg__side.__getitem__, map(_attrgetter('side'), items))):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__side.__getitem__, _column(cols, ('get', 'side'), items, _attrgetter('side')))):
         return False
     return True
 
@@ -517,19 +517,19 @@ def _k_cqc_markets_v1_ImpactPrice__ask_price(v):
 
 _K_cqc_markets_v1_ImpactPrice__ask_price = _Memo(_k_cqc_markets_v1_ImpactPrice__ask_price)
 
-def _b_cqc_markets_v1_ImpactPrice(items):
-    if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, map(_attrgetter('notional'), items))):
+def _b_cqc_markets_v1_ImpactPrice(items, cols):
+    if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, _column(cols, ('get', 'notional'), items, _attrgetter('notional')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'bid_price'), items))
+    _set = sum(_column(cols, ('has', 'bid_price'), items, _methodcaller('HasField', 'bid_price')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('bid_price'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))))
         if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__bid_price['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'ask_price'), items))
+    _set = sum(_column(cols, ('has', 'ask_price'), items, _methodcaller('HasField', 'ask_price')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('ask_price'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))))
         if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__ask_price['']:
@@ -573,24 +573,24 @@ def _k_cqc_markets_v1_IndexConstituent__venue_symbol(v):
 
 _K_cqc_markets_v1_IndexConstituent__venue_symbol = _Memo(_k_cqc_markets_v1_IndexConstituent__venue_symbol)
 
-def _b_cqc_markets_v1_IndexConstituent(items):
-    _set = sum(map(_methodcaller('HasField', 'market_id'), items))
+def _b_cqc_markets_v1_IndexConstituent(items, cols):
+    _set = sum(_column(cols, ('has', 'market_id'), items, _methodcaller('HasField', 'market_id')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('market_id'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))
         if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__market_id['']:
             return False
-    if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, map(_attrgetter('source_name'), items))):
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, _column(cols, ('get', 'source_name'), items, _attrgetter('source_name')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
         if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__weight['']:
             return False
-    if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, map(_attrgetter('venue_symbol'), items))):
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol')))):
         return False
     return True
 
@@ -619,19 +619,19 @@ def _k_cqc_markets_v1_MarginAsset__auto_exchange_threshold(v):
 
 _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold = _Memo(_k_cqc_markets_v1_MarginAsset__auto_exchange_threshold)
 
-def _b_cqc_markets_v1_MarginAsset(items):
-    if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+def _b_cqc_markets_v1_MarginAsset(items, cols):
+    if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'collateral_ratio'), items))
+    _set = sum(_column(cols, ('has', 'collateral_ratio'), items, _methodcaller('HasField', 'collateral_ratio')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('collateral_ratio'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))))
         if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__collateral_ratio['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'auto_exchange_threshold'), items))
+    _set = sum(_column(cols, ('has', 'auto_exchange_threshold'), items, _methodcaller('HasField', 'auto_exchange_threshold')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('auto_exchange_threshold'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))))
         if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold['']:
@@ -673,19 +673,19 @@ def _k_cqc_markets_v1_OrderBookLevel__action(v):
 
 _K_cqc_markets_v1_OrderBookLevel__action = _Memo(_k_cqc_markets_v1_OrderBookLevel__action)
 
-def _b_cqc_markets_v1_OrderBookLevel(items):
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__price.__getitem__, map(_attrgetter('price'), items))):
+def _b_cqc_markets_v1_OrderBookLevel(items, cols):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__price.__getitem__, _column(cols, ('get', 'price'), items, _attrgetter('price')))):
         return False
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, map(_attrgetter('size'), items))):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, _column(cols, ('get', 'size'), items, _attrgetter('size')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'order_id'), items))
+    _set = sum(_column(cols, ('has', 'order_id'), items, _methodcaller('HasField', 'order_id')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('order_id'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))))
         if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_markets_v1_OrderBookLevel__order_id['']:
             return False
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, map(_attrgetter('action'), items))):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, _column(cols, ('get', 'action'), items, _attrgetter('action')))):
         return False
     return True
 
@@ -706,10 +706,10 @@ def _k_cqc_markets_v1_TickStep__tick_size(v):
 
 _K_cqc_markets_v1_TickStep__tick_size = _Memo(_k_cqc_markets_v1_TickStep__tick_size)
 
-def _b_cqc_markets_v1_TickStep(items):
-    if not all(map(_K_cqc_markets_v1_TickStep__above_price.__getitem__, map(_attrgetter('above_price'), items))):
+def _b_cqc_markets_v1_TickStep(items, cols):
+    if not all(map(_K_cqc_markets_v1_TickStep__above_price.__getitem__, _column(cols, ('get', 'above_price'), items, _attrgetter('above_price')))):
         return False
-    if not all(map(_K_cqc_markets_v1_TickStep__tick_size.__getitem__, map(_attrgetter('tick_size'), items))):
+    if not all(map(_K_cqc_markets_v1_TickStep__tick_size.__getitem__, _column(cols, ('get', 'tick_size'), items, _attrgetter('tick_size')))):
         return False
     return True
 
@@ -770,42 +770,42 @@ def _k_cqc_portfolio_v1_PortfolioBalance__weight(v):
 
 _K_cqc_portfolio_v1_PortfolioBalance__weight = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__weight)
 
-def _b_cqc_portfolio_v1_PortfolioBalance(items):
-    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+def _b_cqc_portfolio_v1_PortfolioBalance(items, cols):
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
         return False
-    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, map(_attrgetter('total'), items))):
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, _column(cols, ('get', 'total'), items, _attrgetter('total')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'borrowed'), items))
+    _set = sum(_column(cols, ('has', 'borrowed'), items, _methodcaller('HasField', 'borrowed')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('borrowed'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))))
         if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__borrowed['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'accrued_interest'), items))
+    _set = sum(_column(cols, ('has', 'accrued_interest'), items, _methodcaller('HasField', 'accrued_interest')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('accrued_interest'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))))
         if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'value'), items))
+    _set = sum(_column(cols, ('has', 'value'), items, _methodcaller('HasField', 'value')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('value'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'value'), items, _attrgetter('value'))))
         if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__value['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'price'), items))
+    _set = sum(_column(cols, ('has', 'price'), items, _methodcaller('HasField', 'price')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('price'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'price'), items, _attrgetter('price'))))
         if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__price['']:
             return False
-    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
         if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__weight['']:
@@ -831,10 +831,10 @@ def _k_cqc_services_v1_MarketSymbol__venue_symbol(v):
 
 _K_cqc_services_v1_MarketSymbol__venue_symbol = _Memo(_k_cqc_services_v1_MarketSymbol__venue_symbol)
 
-def _b_cqc_services_v1_MarketSymbol(items):
-    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+def _b_cqc_services_v1_MarketSymbol(items, cols):
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
         return False
-    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_symbol.__getitem__, map(_attrgetter('venue_symbol'), items))):
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_symbol.__getitem__, _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol')))):
         return False
     return True
 
@@ -855,10 +855,10 @@ def _k_cqc_types_v1_AssetAmount__asset_id(v):
 
 _K_cqc_types_v1_AssetAmount__asset_id = _Memo(_k_cqc_types_v1_AssetAmount__asset_id)
 
-def _b_cqc_types_v1_AssetAmount(items):
-    if not all(map(_K_cqc_types_v1_AssetAmount__amount.__getitem__, map(_attrgetter('amount'), items))):
+def _b_cqc_types_v1_AssetAmount(items, cols):
+    if not all(map(_K_cqc_types_v1_AssetAmount__amount.__getitem__, _column(cols, ('get', 'amount'), items, _attrgetter('amount')))):
         return False
-    if not all(map(_K_cqc_types_v1_AssetAmount__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+    if not all(map(_K_cqc_types_v1_AssetAmount__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
         return False
     return True
 
@@ -895,19 +895,19 @@ def _k_cqc_venues_v1_MarketLeverage__margin_mode(v):
 
 _K_cqc_venues_v1_MarketLeverage__margin_mode = _Memo(_k_cqc_venues_v1_MarketLeverage__margin_mode)
 
-def _b_cqc_venues_v1_MarketLeverage(items):
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__market_id.__getitem__, map(_attrgetter('market_id'), items))):
+def _b_cqc_venues_v1_MarketLeverage(items, cols):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__market_id.__getitem__, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))):
         return False
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, map(_attrgetter('long_leverage'), items))):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, _column(cols, ('get', 'long_leverage'), items, _attrgetter('long_leverage')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'short_leverage'), items))
+    _set = sum(_column(cols, ('has', 'short_leverage'), items, _methodcaller('HasField', 'short_leverage')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('short_leverage'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))))
         if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_venues_v1_MarketLeverage__short_leverage['']:
             return False
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, map(_attrgetter('margin_mode'), items))):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, _column(cols, ('get', 'margin_mode'), items, _attrgetter('margin_mode')))):
         return False
     return True
 
@@ -946,16 +946,16 @@ def _k_cqc_venues_v1_Party__party_role_qualifier(v):
 
 _K_cqc_venues_v1_Party__party_role_qualifier = _Memo(_k_cqc_venues_v1_Party__party_role_qualifier)
 
-def _b_cqc_venues_v1_Party(items):
-    if not all(map(_K_cqc_venues_v1_Party__party_id.__getitem__, map(_attrgetter('party_id'), items))):
+def _b_cqc_venues_v1_Party(items, cols):
+    if not all(map(_K_cqc_venues_v1_Party__party_id.__getitem__, _column(cols, ('get', 'party_id'), items, _attrgetter('party_id')))):
         return False
-    if not all(map(_K_cqc_venues_v1_Party__party_id_source.__getitem__, map(_attrgetter('party_id_source'), items))):
+    if not all(map(_K_cqc_venues_v1_Party__party_id_source.__getitem__, _column(cols, ('get', 'party_id_source'), items, _attrgetter('party_id_source')))):
         return False
-    if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, map(_attrgetter('party_role'), items))):
+    if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, _column(cols, ('get', 'party_role'), items, _attrgetter('party_role')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'party_role_qualifier'), items))
+    _set = sum(_column(cols, ('has', 'party_role_qualifier'), items, _methodcaller('HasField', 'party_role_qualifier')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('party_role_qualifier'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))))
         if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_venues_v1_Party__party_role_qualifier[0]:
@@ -1015,18 +1015,18 @@ def _k_cqc_venues_v1_RateLimit__api(v):
 
 _K_cqc_venues_v1_RateLimit__api = _Memo(_k_cqc_venues_v1_RateLimit__api)
 
-def _b_cqc_venues_v1_RateLimit(items):
-    if not all(map(_K_cqc_venues_v1_RateLimit__type.__getitem__, map(_attrgetter('type'), items))):
+def _b_cqc_venues_v1_RateLimit(items, cols):
+    if not all(map(_K_cqc_venues_v1_RateLimit__type.__getitem__, _column(cols, ('get', 'type'), items, _attrgetter('type')))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__interval.__getitem__, map(_attrgetter('interval'), items))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval.__getitem__, _column(cols, ('get', 'interval'), items, _attrgetter('interval')))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__interval_num.__getitem__, map(_attrgetter('interval_num'), items))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval_num.__getitem__, _column(cols, ('get', 'interval_num'), items, _attrgetter('interval_num')))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__limit.__getitem__, map(_attrgetter('limit'), items))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__limit.__getitem__, _column(cols, ('get', 'limit'), items, _attrgetter('limit')))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__scope.__getitem__, map(_attrgetter('scope'), items))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__scope.__getitem__, _column(cols, ('get', 'scope'), items, _attrgetter('scope')))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__api.__getitem__, map(_attrgetter('api'), items))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__api.__getitem__, _column(cols, ('get', 'api'), items, _attrgetter('api')))):
         return False
     return True
 
@@ -1057,14 +1057,14 @@ def _k_cqc_venues_v1_VenueContract__chain_id(v):
 
 _K_cqc_venues_v1_VenueContract__chain_id = _Memo(_k_cqc_venues_v1_VenueContract__chain_id)
 
-def _b_cqc_venues_v1_VenueContract(items):
-    if not all(map(_K_cqc_venues_v1_VenueContract__role.__getitem__, map(_attrgetter('role'), items))):
+def _b_cqc_venues_v1_VenueContract(items, cols):
+    if not all(map(_K_cqc_venues_v1_VenueContract__role.__getitem__, _column(cols, ('get', 'role'), items, _attrgetter('role')))):
         return False
-    if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, map(_attrgetter('address'), items))):
+    if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, _column(cols, ('get', 'address'), items, _attrgetter('address')))):
         return False
-    _set = sum(map(_methodcaller('HasField', 'chain_id'), items))
+    _set = sum(_column(cols, ('has', 'chain_id'), items, _methodcaller('HasField', 'chain_id')))
     if _set:
-        _values = list(filter(None, map(_attrgetter('chain_id'), items)))
+        _values = list(filter(None, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))))
         if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _values)):
             return False
         if len(_values) != _set and not _K_cqc_venues_v1_VenueContract__chain_id['']:
@@ -1278,9 +1278,11 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     _r = m.venue_networks
     if len(_r) > 100:
         out.append((q + 'venue_networks', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if _r and not _b_cqc_assets_v1_AssetDeployment_VenueNetwork(_r):
+    _L_venue_networks = list(_r)
+    _K_venue_networks = {}
+    if _L_venue_networks and not _b_cqc_assets_v1_AssetDeployment_VenueNetwork(_L_venue_networks, _K_venue_networks):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_venue_networks):
             _m_cqc_assets_v1_AssetDeployment_VenueNetwork(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}venue_networks[{i}]")
@@ -1996,9 +1998,11 @@ def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
         out.append((q + 'venue_credentials', 'repeated.min_items', 'must contain at least 1 item(s)'))
     if len(_r) > 1000:
         out.append((q + 'venue_credentials', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    if _r and not _b_cqc_config_v1_VenueCredential(_r):
+    _L_venue_credentials = list(_r)
+    _K_venue_credentials = {}
+    if _L_venue_credentials and not _b_cqc_config_v1_VenueCredential(_L_venue_credentials, _K_venue_credentials):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_venue_credentials):
             _m_cqc_config_v1_VenueCredential(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}venue_credentials[{i}]")
@@ -3077,7 +3081,8 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     if len(_r) > 50:
         out.append((q + 'tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
     _L_tokens = list(_r)
-    if _L_tokens and not _b_cqc_markets_v1_AmmPoolToken(_L_tokens):
+    _K_tokens = {}
+    if _L_tokens and not _b_cqc_markets_v1_AmmPoolToken(_L_tokens, _K_tokens):
         _n = len(out)
         for i, x in enumerate(_L_tokens):
             _m_cqc_markets_v1_AmmPoolToken(x, "", out)
@@ -3134,11 +3139,11 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     v = m.deposit_zap_address
     if len(v) > 128:
         out.append((q + 'deposit_zap_address', 'string.max_len', 'must be at most 128 characters'))
-    if not _unique(list(map(_attrgetter('deployment_id'), _L_tokens))):
+    if not _unique(_column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id'))):
         out.append((p, 'amm_pool_specs.distinct_tokens', 'tokens must name distinct deployments'))
     if not all((_v1.HasField('weight') == (_f_amm_type == 5)) for _v1 in _L_tokens):
         out.append((p, 'amm_pool_specs.weighted_pool_weights', 'every token of a WEIGHTED_POOL has a weight, and only weighted pools have weights'))
-    if not (((not _h_state) or (len(m.state.tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.tokens))) == list(list(map(_attrgetter('deployment_id'), _L_tokens))))):
+    if not (((not _h_state) or (len(m.state.tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.tokens))) == list(_column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id'))))):
         out.append((p, 'amm_pool_specs.state_tokens_match', "state.tokens must be empty or list exactly the pool's tokens, in the same order"))
     if not (((not _h_state) or (len(m.state.underlying_tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.underlying_tokens))) == list(m.underlying_deployment_ids))):
         out.append((p, 'amm_pool_specs.state_underlying_tokens_match', 'state.underlying_tokens must be empty or list exactly underlying_deployment_ids, in the same order'))
@@ -3165,9 +3170,11 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
     _r = m.tokens
     if len(_r) > 50:
         out.append((q + 'tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if _r and not _b_cqc_markets_v1_AmmPoolTokenState(_r):
+    _L_tokens = list(_r)
+    _K_tokens = {}
+    if _L_tokens and not _b_cqc_markets_v1_AmmPoolTokenState(_L_tokens, _K_tokens):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_tokens):
             _m_cqc_markets_v1_AmmPoolTokenState(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}tokens[{i}]")
@@ -3208,9 +3215,11 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
     _r = m.underlying_tokens
     if len(_r) > 50:
         out.append((q + 'underlying_tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if _r and not _b_cqc_markets_v1_AmmPoolTokenState(_r):
+    _L_underlying_tokens = list(_r)
+    _K_underlying_tokens = {}
+    if _L_underlying_tokens and not _b_cqc_markets_v1_AmmPoolTokenState(_L_underlying_tokens, _K_underlying_tokens):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_underlying_tokens):
             _m_cqc_markets_v1_AmmPoolTokenState(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}underlying_tokens[{i}]")
@@ -3470,7 +3479,8 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     if len(_r) > 16:
         out.append((q + 'legs', 'repeated.max_items', 'must contain no more than 16 item(s)'))
     _L_legs = list(_r)
-    if _L_legs and not _b_cqc_markets_v1_ComboLeg(_L_legs):
+    _K_legs = {}
+    if _L_legs and not _b_cqc_markets_v1_ComboLeg(_L_legs, _K_legs):
         _n = len(out)
         for i, x in enumerate(_L_legs):
             _m_cqc_markets_v1_ComboLeg(x, "", out)
@@ -3482,7 +3492,7 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
         out.append((q + 'cycle', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not _unique(list(map(_attrgetter('instrument_id'), _L_legs))):
+    if not _unique(_column(_K_legs, ('get', 'instrument_id'), _L_legs, _attrgetter('instrument_id'))):
         out.append((p, 'combo_instrument.legs_distinct', 'each leg instrument may appear only once'))
 
 
@@ -3867,9 +3877,11 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
     _r = m.constituents
     if len(_r) > 100:
         out.append((q + 'constituents', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if _r and not _b_cqc_markets_v1_IndexConstituent(_r):
+    _L_constituents = list(_r)
+    _K_constituents = {}
+    if _L_constituents and not _b_cqc_markets_v1_IndexConstituent(_L_constituents, _K_constituents):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_constituents):
             _m_cqc_markets_v1_IndexConstituent(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}constituents[{i}]")
@@ -4336,6 +4348,7 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     if len(_r) > 32:
         out.append((q + 'depth_bands', 'repeated.max_items', 'must contain no more than 32 item(s)'))
     _L_depth_bands = list(_r)
+    _K_depth_bands = {}
     if _L_depth_bands:
         _n = len(out)
         for i, x in enumerate(_L_depth_bands):
@@ -4346,7 +4359,8 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     if len(_r) > 32:
         out.append((q + 'impact_prices', 'repeated.max_items', 'must contain no more than 32 item(s)'))
     _L_impact_prices = list(_r)
-    if _L_impact_prices and not _b_cqc_markets_v1_ImpactPrice(_L_impact_prices):
+    _K_impact_prices = {}
+    if _L_impact_prices and not _b_cqc_markets_v1_ImpactPrice(_L_impact_prices, _K_impact_prices):
         _n = len(out)
         for i, x in enumerate(_L_impact_prices):
             _m_cqc_markets_v1_ImpactPrice(x, "", out)
@@ -4396,7 +4410,7 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     _f_best_bid = m.best_bid
     if not ((not (_M18[_f_best_ask] and _M18[_f_best_bid])) or (((not _h_best_bid) or (not _h_best_ask)) or _dle(_f_best_bid, _f_best_ask))):
         out.append((p, 'liquidity_metrics.bid_below_ask', 'best_bid must not exceed best_ask'))
-    if not ((not all(map(_C42.__getitem__, map(_attrgetter('distance'), _L_depth_bands)))) or _unique([_D[_v1.distance] for _v1 in _L_depth_bands])):
+    if not ((not all(map(_C42.__getitem__, _column(_K_depth_bands, ('get', 'distance'), _L_depth_bands, _attrgetter('distance'))))) or _unique([_D[_v1.distance] for _v1 in _L_depth_bands])):
         out.append((p, 'liquidity_metrics.depth_band_distances_unique', 'each depth band distance must appear once'))
     if not ((not _h_open_interest) or (m.open_interest.market_id == _f_market_id)):
         out.append((p, 'liquidity_metrics.open_interest_same_market', 'open_interest.market_id must equal market_id'))
@@ -4451,9 +4465,11 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
     _r = m.margin_assets
     if len(_r) > 200:
         out.append((q + 'margin_assets', 'repeated.max_items', 'must contain no more than 200 item(s)'))
-    if _r and not _b_cqc_markets_v1_MarginAsset(_r):
+    _L_margin_assets = list(_r)
+    _K_margin_assets = {}
+    if _L_margin_assets and not _b_cqc_markets_v1_MarginAsset(_L_margin_assets, _K_margin_assets):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_margin_assets):
             _m_cqc_markets_v1_MarginAsset(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}margin_assets[{i}]")
@@ -4734,6 +4750,7 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
     if len(_r) > 32:
         out.append((q + 'bands', 'repeated.max_items', 'must contain no more than 32 item(s)'))
     _L_bands = list(_r)
+    _K_bands = {}
     if _L_bands:
         _n = len(out)
         for i, x in enumerate(_L_bands):
@@ -4744,7 +4761,8 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
     if len(_r) > 1000:
         out.append((q + 'top_bids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
     _L_top_bids = list(_r)
-    if _L_top_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_top_bids):
+    _K_top_bids = {}
+    if _L_top_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_top_bids, _K_top_bids):
         _n = len(out)
         for i, x in enumerate(_L_top_bids):
             _m_cqc_markets_v1_OrderBookLevel(x, "", out)
@@ -4754,7 +4772,8 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
     if len(_r) > 1000:
         out.append((q + 'top_asks', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
     _L_top_asks = list(_r)
-    if _L_top_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_top_asks):
+    _K_top_asks = {}
+    if _L_top_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_top_asks, _K_top_asks):
         _n = len(out)
         for i, x in enumerate(_L_top_asks):
             _m_cqc_markets_v1_OrderBookLevel(x, "", out)
@@ -4767,14 +4786,14 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
         out.append((q + 'aggregation_source', 'enum.not_in', 'must not be in list [0]'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if not ((not all(map(_C42.__getitem__, map(_attrgetter('distance'), _L_bands)))) or _unique([_D[_v1.distance] for _v1 in _L_bands])):
+    if not ((not all(map(_C42.__getitem__, _column(_K_bands, ('get', 'distance'), _L_bands, _attrgetter('distance'))))) or _unique([_D[_v1.distance] for _v1 in _L_bands])):
         out.append((p, 'market_depth.band_distances_unique', 'each band distance must appear once'))
     if not ((not all(((((_M18[_v1.distance] and _M18[_v1.bid_size]) and _M18[_v1.ask_size]) and _M18[_v1.bid_notional]) and _M18[_v1.ask_notional]) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
         out.append((p, 'market_depth.bands_cumulative', 'a wider band must not hold less size or notional than a narrower one'))
-    _i = _sorted_at(list(map(_attrgetter('price'), _L_top_bids)), True, True)
+    _i = _sorted_at(_column(_K_top_bids, ('get', 'price'), _L_top_bids, _attrgetter('price')), True, True)
     if _i >= 0:
         out.append((f"{q}top_bids[{_i}].price", 'market_depth.top_bids_sorted', 'top_bids must be sorted by price, highest first, one level per price'))
-    _i = _sorted_at(list(map(_attrgetter('price'), _L_top_asks)), False, True)
+    _i = _sorted_at(_column(_K_top_asks, ('get', 'price'), _L_top_asks, _attrgetter('price')), False, True)
     if _i >= 0:
         out.append((f"{q}top_asks[{_i}].price", 'market_depth.top_asks_sorted', 'top_asks must be sorted by price, lowest first, one level per price'))
 
@@ -5000,7 +5019,8 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
     if len(_r) > 10000:
         out.append((q + 'bids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
     _L_bids = list(_r)
-    if _L_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_bids):
+    _K_bids = {}
+    if _L_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_bids, _K_bids):
         _n = len(out)
         for i, x in enumerate(_L_bids):
             _m_cqc_markets_v1_OrderBookLevel(x, "", out)
@@ -5010,7 +5030,8 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
     if len(_r) > 10000:
         out.append((q + 'asks', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
     _L_asks = list(_r)
-    if _L_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_asks):
+    _K_asks = {}
+    if _L_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_asks, _K_asks):
         _n = len(out)
         for i, x in enumerate(_L_asks):
             _m_cqc_markets_v1_OrderBookLevel(x, "", out)
@@ -5041,40 +5062,40 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
     _f_is_snapshot = m.is_snapshot
     _h_first_update_id = m.HasField('first_update_id')
     _h_last_update_id = m.HasField('last_update_id')
-    if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, map(_attrgetter('action'), _L_bids))) and all(map(_C37.__getitem__, map(_attrgetter('action'), _L_asks))))):
+    if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))) and all(map(_C37.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))):
         out.append((p, 'order_book.snapshot_actions', 'snapshot levels must have action UNSPECIFIED or ADD'))
-    if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, map(_attrgetter('size'), _L_bids))) and all(map(_C38.__getitem__, map(_attrgetter('size'), _L_asks))))):
+    if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, _column(_K_bids, ('get', 'size'), _L_bids, _attrgetter('size')))) and all(map(_C38.__getitem__, _column(_K_asks, ('get', 'size'), _L_asks, _attrgetter('size')))))):
         out.append((p, 'order_book.snapshot_sizes_positive', 'snapshot levels must have a size greater than zero'))
     if not (((((((not _f_is_snapshot) or _h_indicative_price) or (len(_L_bids) == 0)) or (len(_L_asks) == 0)) or (not _M18[_index(_L_bids, 0).price])) or (not _M18[_index(_L_asks, 0).price])) or _dlt(_index(_L_bids, 0).price, _index(_L_asks, 0).price)):
         out.append((p, 'order_book.snapshot_not_crossed', "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)"))
-    if not (_f_is_snapshot or (all(map(_C39.__getitem__, map(_attrgetter('action'), _L_bids))) and all(map(_C39.__getitem__, map(_attrgetter('action'), _L_asks))))):
+    if not (_f_is_snapshot or (all(map(_C39.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))) and all(map(_C39.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))):
         out.append((p, 'order_book.delta_action_required', 'every level of a delta must have an action'))
     if not (_f_is_snapshot or (all(((not _M18[_v1.size]) or ((_DF[_v1.size] == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not _M18[_v2.size]) or ((_DF[_v2.size] == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
         out.append((p, 'order_book.delta_zero_size_iff_delete', 'in a delta, size must be 0 exactly when action is DELETE or CLEAR'))
-    if not (((not any(map(_C40.__getitem__, map(_attrgetter('action'), _L_bids)))) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v1 in _L_bids if (_v1.action == 4)) == 1))) and ((not any(map(_C40.__getitem__, map(_attrgetter('action'), _L_asks)))) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v2 in _L_asks if (_v2.action == 4)) == 1)))):
+    if not (((not any(map(_C40.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action'))))) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v1 in _L_bids if (_v1.action == 4)) == 1))) and ((not any(map(_C40.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action'))))) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v2 in _L_asks if (_v2.action == 4)) == 1)))):
         out.append((p, 'order_book.clear_first', 'a CLEAR level must be the only CLEAR of its side and come first'))
     if not ((_f_book_type != 1) or ((len(_L_bids) <= 1) and (len(_L_asks) <= 1))):
         out.append((p, 'order_book.l1_single_level', 'an L1_MBP book has at most one level per side'))
-    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (_f_book_type == 3) else (all(map(_C41.__getitem__, map(_methodcaller('HasField', 'order_id'), _L_bids))) and all(map(_C41.__getitem__, map(_methodcaller('HasField', 'order_id'), _L_asks))))):
+    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (_f_book_type == 3) else (all(map(_C41.__getitem__, _column(_K_bids, ('has', 'order_id'), _L_bids, _methodcaller('HasField', 'order_id')))) and all(map(_C41.__getitem__, _column(_K_asks, ('has', 'order_id'), _L_asks, _methodcaller('HasField', 'order_id')))))):
         out.append((p, 'order_book.l3_order_ids', 'L3_MBO levels must have order_id (except CLEAR) and no order_count; L1/L2 levels must not have order_id'))
     if not (((not _h_first_update_id) or (not _h_last_update_id)) or (m.first_update_id <= m.last_update_id)):
         out.append((p, 'order_book.update_id_range', 'first_update_id must not exceed last_update_id'))
     if not ((not _h_indicative_size) or _h_indicative_price):
         out.append((p, 'order_book.indicative_size_needs_price', 'indicative_size requires indicative_price'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at(list(map(_attrgetter('price'), _L_bids)), True, True)
+        _i = _sorted_at(_column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price')), True, True)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at(list(map(_attrgetter('price'), _L_bids)), True, False)
+        _i = _sorted_at(_column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price')), True, False)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first (orders at one price in queue priority)'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at(list(map(_attrgetter('price'), _L_asks)), False, True)
+        _i = _sorted_at(_column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price')), False, True)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at(list(map(_attrgetter('price'), _L_asks)), False, False)
+        _i = _sorted_at(_column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price')), False, False)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)'))
 
@@ -5575,9 +5596,11 @@ def _m_cqc_markets_v1_SteppedTick(m, p, out):
         out.append((q + 'steps', 'repeated.min_items', 'must contain at least 1 item(s)'))
     if len(_r) > 50:
         out.append((q + 'steps', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if _r and not _b_cqc_markets_v1_TickStep(_r):
+    _L_steps = list(_r)
+    _K_steps = {}
+    if _L_steps and not _b_cqc_markets_v1_TickStep(_L_steps, _K_steps):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_steps):
             _m_cqc_markets_v1_TickStep(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}steps[{i}]")
@@ -6111,9 +6134,11 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     _r = m.amounts
     if len(_r) > 2:
         out.append((q + 'amounts', 'repeated.max_items', 'must contain no more than 2 item(s)'))
-    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+    _L_amounts = list(_r)
+    _K_amounts = {}
+    if _L_amounts and not _b_cqc_types_v1_AssetAmount(_L_amounts, _K_amounts):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_amounts):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}amounts[{i}]")
@@ -6121,7 +6146,8 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     if len(_r) > 2:
         out.append((q + 'tokens_owed', 'repeated.max_items', 'must contain no more than 2 item(s)'))
     _L_tokens_owed = list(_r)
-    if _L_tokens_owed and not _b_cqc_types_v1_AssetAmount(_L_tokens_owed):
+    _K_tokens_owed = {}
+    if _L_tokens_owed and not _b_cqc_types_v1_AssetAmount(_L_tokens_owed, _K_tokens_owed):
         _n = len(out)
         for i, x in enumerate(_L_tokens_owed):
             _m_cqc_types_v1_AssetAmount(x, "", out)
@@ -6129,7 +6155,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}tokens_owed[{i}]")
     if not (_f_tick_lower < _f_tick_upper):
         out.append((p, 'liquidity_range.ticks_ordered', 'tick_lower must be below tick_upper'))
-    if not all(map(_C35.__getitem__, map(_attrgetter('amount'), _L_tokens_owed))):
+    if not all(map(_C35.__getitem__, _column(_K_tokens_owed, ('get', 'amount'), _L_tokens_owed, _attrgetter('amount')))):
         out.append((p, 'liquidity_range.tokens_owed_non_negative', 'tokens_owed amounts must be >= 0'))
 
 
@@ -6348,7 +6374,8 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     if len(_r) > 10000:
         out.append((q + 'balances', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
     _L_balances = list(_r)
-    if _L_balances and not _b_cqc_portfolio_v1_PortfolioBalance(_L_balances):
+    _K_balances = {}
+    if _L_balances and not _b_cqc_portfolio_v1_PortfolioBalance(_L_balances, _K_balances):
         _n = len(out)
         for i, x in enumerate(_L_balances):
             _m_cqc_portfolio_v1_PortfolioBalance(x, "", out)
@@ -6361,7 +6388,8 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     if len(_r) > 10000:
         out.append((q + 'equity_by_asset', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
     _L_equity_by_asset = list(_r)
-    if _L_equity_by_asset and not _b_cqc_types_v1_AssetAmount(_L_equity_by_asset):
+    _K_equity_by_asset = {}
+    if _L_equity_by_asset and not _b_cqc_types_v1_AssetAmount(_L_equity_by_asset, _K_equity_by_asset):
         _n = len(out)
         for i, x in enumerate(_L_equity_by_asset):
             _m_cqc_types_v1_AssetAmount(x, "", out)
@@ -6382,9 +6410,11 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     _r = m.unrealized_pnls
     if len(_r) > 10000:
         out.append((q + 'unrealized_pnls', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+    _L_unrealized_pnls = list(_r)
+    _K_unrealized_pnls = {}
+    if _L_unrealized_pnls and not _b_cqc_types_v1_AssetAmount(_L_unrealized_pnls, _K_unrealized_pnls):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_unrealized_pnls):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}unrealized_pnls[{i}]")
@@ -6395,9 +6425,11 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     _r = m.realized_pnls
     if len(_r) > 10000:
         out.append((q + 'realized_pnls', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+    _L_realized_pnls = list(_r)
+    _K_realized_pnls = {}
+    if _L_realized_pnls and not _b_cqc_types_v1_AssetAmount(_L_realized_pnls, _K_realized_pnls):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_realized_pnls):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}realized_pnls[{i}]")
@@ -6431,9 +6463,9 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     _f_net_leverage = m.net_leverage
     if not (((((not _h_gross_leverage) or (not _h_net_leverage)) or (not _M21[_f_gross_leverage])) or (not _M21[_f_net_leverage])) or (_dle(_f_net_leverage, _f_gross_leverage) and ((-_D[_f_net_leverage]) <= _D[_f_gross_leverage]))):
         out.append((p, 'portfolio.net_leverage_within_gross', 'the absolute value of net_leverage must not exceed gross_leverage'))
-    if not _unique(list(map(_attrgetter('asset_id'), _L_balances))):
+    if not _unique(_column(_K_balances, ('get', 'asset_id'), _L_balances, _attrgetter('asset_id'))):
         out.append((p, 'portfolio.balances_unique_per_asset', 'balances must have at most one entry per asset_id'))
-    if not _unique(list(map(_attrgetter('asset_id'), _L_equity_by_asset))):
+    if not _unique(_column(_K_equity_by_asset, ('get', 'asset_id'), _L_equity_by_asset, _attrgetter('asset_id'))):
         out.append((p, 'portfolio.equity_unique_per_asset', 'equity_by_asset must have at most one entry per asset_id'))
 
 
@@ -6597,7 +6629,8 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
     if len(_r) > 16:
         out.append((q + 'commissions', 'repeated.max_items', 'must contain no more than 16 item(s)'))
     _L_commissions = list(_r)
-    if _L_commissions and not _b_cqc_types_v1_AssetAmount(_L_commissions):
+    _K_commissions = {}
+    if _L_commissions and not _b_cqc_types_v1_AssetAmount(_L_commissions, _K_commissions):
         _n = len(out)
         for i, x in enumerate(_L_commissions):
             _m_cqc_types_v1_AssetAmount(x, "", out)
@@ -6700,7 +6733,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.liquidation_penalty_non_negative', 'liquidation_penalty.amount must be >= 0 (an amount paid)'))
     if not ((((not _h_closable_quantity) or (not _M21[_f_closable_quantity])) or (not _M21[_f_quantity])) or (_dle(_f_closable_quantity, _f_quantity) or (_D[_f_closable_quantity] <= (-_D[_f_quantity])))):
         out.append((p, 'position.closable_within_quantity', 'closable_quantity must not exceed the absolute value of quantity'))
-    if not _unique(list(map(_attrgetter('asset_id'), _L_commissions))):
+    if not _unique(_column(_K_commissions, ('get', 'asset_id'), _L_commissions, _attrgetter('asset_id'))):
         out.append((p, 'position.commissions_unique_per_asset', 'commissions must have at most one entry per asset_id'))
     if not ((not _h_notional) or _h_notional_asset_id):
         out.append((p, 'position.notional_requires_asset', 'notional_asset_id must be set when notional is set'))
@@ -6725,6 +6758,7 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
     if len(_r) > 1000:
         out.append((q + 'limit_checks', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
     _L_limit_checks = list(_r)
+    _K_limit_checks = {}
     if _L_limit_checks:
         _n = len(out)
         for i, x in enumerate(_L_limit_checks):
@@ -6753,13 +6787,13 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
         if not _C20[v]:
             out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
     _h_reservation_expire_time = m.HasField('reservation_expire_time')
-    if not ((_f_decision != 1) or all(map(_C31.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))):
+    if not ((_f_decision != 1) or all(map(_C31.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))):
         out.append((p, 'risk_check_result.allow_has_no_findings', 'an ALLOW decision must have every limit check WITHIN'))
-    if not (((_f_decision != 2) or any(map(_C32.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))) or (len(m.messages) > 0)):
+    if not (((_f_decision != 2) or any(map(_C32.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.deny_has_reason', 'a DENY decision must have a BREACHED limit check or a message'))
-    if not (((_f_decision != 3) or any(map(_C33.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))) or (len(m.messages) > 0)):
+    if not (((_f_decision != 3) or any(map(_C33.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.warn_has_finding', 'a WARN decision must have a limit check WARNING or BREACHED (ALERT-only limit) or a message'))
-    if not _unique(list(map(_attrgetter('limit_id'), _L_limit_checks))):
+    if not _unique(_column(_K_limit_checks, ('get', 'limit_id'), _L_limit_checks, _attrgetter('limit_id'))):
         out.append((p, 'risk_check_result.limit_checks_unique', 'limit_checks must have at most one entry per limit_id'))
     if not (_h_reservation_id == _h_reservation_expire_time):
         out.append((p, 'risk_check_result.reservation_complete', 'reservation_id and reservation_expire_time must be set together'))
@@ -7148,6 +7182,7 @@ def _m_cqc_services_v1_BatchAmendOrdersRequest(m, p, out):
     if len(_r) > 20:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 20 item(s)'))
     _L_requests = list(_r)
+    _K_requests = {}
     if _L_requests:
         _n = len(out)
         for i, x in enumerate(_L_requests):
@@ -7156,7 +7191,7 @@ def _m_cqc_services_v1_BatchAmendOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_amend_orders.one_account', 'every amendment of a batch must name an order of the same account_id'))
-    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
+    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
         out.append((p, 'batch_amend_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
@@ -7179,6 +7214,7 @@ def _m_cqc_services_v1_BatchCancelOrdersRequest(m, p, out):
     if len(_r) > 100:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 100 item(s)'))
     _L_requests = list(_r)
+    _K_requests = {}
     if _L_requests:
         _n = len(out)
         for i, x in enumerate(_L_requests):
@@ -7187,7 +7223,7 @@ def _m_cqc_services_v1_BatchCancelOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_cancel_orders.one_account', 'every cancellation of a batch must name an order of the same account_id'))
-    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
+    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
         out.append((p, 'batch_cancel_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
@@ -7317,6 +7353,7 @@ def _m_cqc_services_v1_BatchPlaceOrdersRequest(m, p, out):
     if len(_r) > 20:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 20 item(s)'))
     _L_requests = list(_r)
+    _K_requests = {}
     if _L_requests:
         _n = len(out)
         for i, x in enumerate(_L_requests):
@@ -7325,7 +7362,7 @@ def _m_cqc_services_v1_BatchPlaceOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_place_orders.one_account', 'every order of a batch must have the same account_id'))
-    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
+    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
         out.append((p, 'batch_place_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
@@ -7347,9 +7384,11 @@ def _m_cqc_services_v1_BatchResolveMarketsRequest(m, p, out):
         out.append((q + 'symbols', 'repeated.min_items', 'must contain at least 1 item(s)'))
     if len(_r) > 100:
         out.append((q + 'symbols', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if _r and not _b_cqc_services_v1_MarketSymbol(_r):
+    _L_symbols = list(_r)
+    _K_symbols = {}
+    if _L_symbols and not _b_cqc_services_v1_MarketSymbol(_L_symbols, _K_symbols):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_symbols):
             _m_cqc_services_v1_MarketSymbol(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}symbols[{i}]")
@@ -9934,6 +9973,7 @@ def _m_cqc_services_v1_PlaceOrderListRequest(m, p, out):
     if len(_r) > 3:
         out.append((q + 'orders', 'repeated.max_items', 'must contain no more than 3 item(s)'))
     _L_orders = list(_r)
+    _K_orders = {}
     if _L_orders:
         _n = len(out)
         for i, x in enumerate(_L_orders):
@@ -11685,9 +11725,11 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     _r = m.parties
     if len(_r) > 50:
         out.append((q + 'parties', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if _r and not _b_cqc_venues_v1_Party(_r):
+    _L_parties = list(_r)
+    _K_parties = {}
+    if _L_parties and not _b_cqc_venues_v1_Party(_L_parties, _K_parties):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_parties):
             _m_cqc_venues_v1_Party(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}parties[{i}]")
@@ -12126,9 +12168,11 @@ def _m_cqc_venues_v1_Order(m, p, out):
     _r = m.commissions
     if len(_r) > 20:
         out.append((q + 'commissions', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+    _L_commissions = list(_r)
+    _K_commissions = {}
+    if _L_commissions and not _b_cqc_types_v1_AssetAmount(_L_commissions, _K_commissions):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_commissions):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}commissions[{i}]")
@@ -12640,18 +12684,22 @@ def _m_cqc_venues_v1_Venue(m, p, out):
     _r = m.contracts
     if len(_r) > 100:
         out.append((q + 'contracts', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if _r and not _b_cqc_venues_v1_VenueContract(_r):
+    _L_contracts = list(_r)
+    _K_contracts = {}
+    if _L_contracts and not _b_cqc_venues_v1_VenueContract(_L_contracts, _K_contracts):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_contracts):
             _m_cqc_venues_v1_VenueContract(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}contracts[{i}]")
     _r = m.rate_limits
     if len(_r) > 100:
         out.append((q + 'rate_limits', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if _r and not _b_cqc_venues_v1_RateLimit(_r):
+    _L_rate_limits = list(_r)
+    _K_rate_limits = {}
+    if _L_rate_limits and not _b_cqc_venues_v1_RateLimit(_L_rate_limits, _K_rate_limits):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_rate_limits):
             _m_cqc_venues_v1_RateLimit(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}rate_limits[{i}]")
@@ -12819,9 +12867,11 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
     _r = m.market_leverages
     if len(_r) > 10000:
         out.append((q + 'market_leverages', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if _r and not _b_cqc_venues_v1_MarketLeverage(_r):
+    _L_market_leverages = list(_r)
+    _K_market_leverages = {}
+    if _L_market_leverages and not _b_cqc_venues_v1_MarketLeverage(_L_market_leverages, _K_market_leverages):
         _n = len(out)
-        for i, x in enumerate(_r):
+        for i, x in enumerate(_L_market_leverages):
             _m_cqc_venues_v1_MarketLeverage(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}market_leverages[{i}]")
