@@ -1546,7 +1546,8 @@ class MessageEmitter:
                 # the rules run on the items where the field is set: a value other than the default is set, so
                 # with as many values other than the default as items with the field set, no default is set
                 default = {"str": "''", "int": "0", "uint": "0", "bool": "False"}[ft.kind]
-                tests.append(f"_set = sum(_column(cols, ('has', {fd.name!r}), items, _methodcaller('HasField', {fd.name!r})))")
+                has = f"_column(cols, ('has', {fd.name!r}), items, _methodcaller('HasField', {fd.name!r}))"
+                tests.append(f"_set = sum({has})")
                 tests.append("if _set:")
                 tests.append(f"    _values = list(filter(None, {values}))")
                 tests.append(f"    if not all(map({table}.__getitem__, _values)):")
