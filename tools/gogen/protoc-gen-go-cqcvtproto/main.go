@@ -79,7 +79,11 @@ func run(in io.Reader, out io.Writer) error {
 	}
 	gen.Generate()
 	proto2 := map[string]bool{}
+	resets := map[string][]string{}
 	for _, file := range plugin.Files {
+		if file.Generate {
+			collectResets(file.Messages, resets)
+		}
 		switch file.Desc.Syntax() {
 		case protoreflect.Proto2:
 			proto2[file.GeneratedFilenamePrefix+"_vtproto.pb.go"] = true
@@ -90,7 +94,7 @@ func run(in io.Reader, out io.Writer) error {
 	resp := plugin.Response()
 	if resp.Error == nil {
 		for _, file := range resp.File {
-			content, err := harden(file.GetContent(), !proto2[file.GetName()])
+			content, err := harden(file.GetContent(), !proto2[file.GetName()], resets)
 			if err != nil {
 				return fmt.Errorf("%s: %w", file.GetName(), err)
 			}
@@ -132,7 +136,7 @@ var exactKnown = map[string]bool{"Timestamp": true, "Duration": true, "FieldMask
 // harden applies the edits of the package comment to one generated file and checks that each applied
 // everywhere it must (a vtprotobuf upgrade that changes the generated shapes fails here, not silently).
 // checkUTF8 is false for proto2 files, whose strings protobuf-go does not check either.
-func harden(src string, checkUTF8 bool) (string, error) {
+func harden(src string, checkUTF8 bool, resets map[string][]string) (string, error) {
 	for _, m := range knownImport.FindAllStringSubmatch(src, -1) {
 		alias := m[1]
 		src = strings.Replace(src, m[0], "", 1)
@@ -217,7 +221,7 @@ func harden(src string, checkUTF8 bool) (string, error) {
 	if bytesRead != loops {
 		return "", fmt.Errorf("%d varint loops but %d byte reads edited", loops, bytesRead)
 	}
-	reused, err := reuseUnsafe(blockAllocate(asciiShortcut(outLines)))
+	reused, err := reuseUnsafe(blockAllocate(asciiShortcut(outLines)), resets)
 	if err != nil {
 		return "", err
 	}
@@ -329,7 +333,7 @@ var (
 // the previous message are decoded into again (each reset first by its own UnmarshalVTReuse); the elements
 // the new message no longer uses are zeroed at the end (vtwire.ClearStale), so they keep no old frame alive.
 // Oneof members, maps and fields decoded through an interface are allocated as before.
-func reuseUnsafe(lines []string) ([]string, error) {
+func reuseUnsafe(lines []string, resets map[string][]string) ([]string, error) {
 	var out []string
 	for i := 0; i < len(lines); i++ {
 		m := unsafeFunc.FindStringSubmatch(lines[i])
@@ -345,7 +349,7 @@ func reuseUnsafe(lines []string) ([]string, error) {
 		if end == len(lines) || lines[end-1] != "\treturn nil" {
 			return nil, fmt.Errorf("%s.UnmarshalVTUnsafe: no final return nil", typ)
 		}
-		body, err := reuseBody(typ, lines[i+1:end-1])
+		body, err := reuseBody(typ, lines[i+1:end-1], resets[typ])
 		if err != nil {
 			return nil, err
 		}
@@ -362,8 +366,46 @@ func reuseUnsafe(lines []string) ([]string, error) {
 	return out, nil
 }
 
-// reuseBody edits one UnmarshalVTUnsafe body (without its final return) as reuseUnsafe describes.
-func reuseBody(typ string, body []string) ([]string, error) {
+// collectResets maps the Go name of every message (nested ones included) to the statements that reset
+// each of its fields, the field's name first: m.F = nil for pointers, slices, maps and oneofs (only when
+// not nil: no write barrier then), "" / 0 / false for implicit-presence scalars. Messages with extension
+// ranges get none (reuseBody then resets the whole struct).
+func collectResets(messages []*protogen.Message, resets map[string][]string) {
+	for _, msg := range messages {
+		collectResets(msg.Messages, resets)
+		if msg.Desc.IsMapEntry() || msg.Desc.ExtensionRanges().Len() > 0 {
+			continue
+		}
+		var list []string
+		oneofs := map[string]bool{}
+		for _, field := range msg.Fields {
+			name := field.GoName
+			if o := field.Oneof; o != nil && !o.Desc.IsSynthetic() {
+				if !oneofs[o.GoName] {
+					oneofs[o.GoName] = true
+					list = append(list, o.GoName+" if m."+o.GoName+" != nil { m."+o.GoName+" = nil }")
+				}
+				continue
+			}
+			fd := field.Desc
+			switch {
+			case fd.IsList() || fd.IsMap() || fd.Message() != nil || fd.HasPresence() || fd.Kind() == protoreflect.BytesKind:
+				list = append(list, name+" if m."+name+" != nil { m."+name+" = nil }")
+			case fd.Kind() == protoreflect.StringKind:
+				list = append(list, name+" m."+name+` = ""`)
+			case fd.Kind() == protoreflect.BoolKind:
+				list = append(list, name+" m."+name+" = false")
+			default:
+				list = append(list, name+" m."+name+" = 0")
+			}
+		}
+		resets[msg.GoIdent.GoName] = list
+	}
+}
+
+// reuseBody edits one UnmarshalVTUnsafe body (without its final return) as reuseUnsafe describes; resets
+// are the message's field resets (collectResets), or nil to reset the whole struct.
+func reuseBody(typ string, body []string, resets []string) ([]string, error) {
 	var edited []string
 	var singular, optional, repeated, elements []string
 	seen := map[string]bool{}
@@ -426,10 +468,26 @@ func reuseBody(typ string, body []string) ([]string, error) {
 		prologue = append(prologue, "\toldLen_"+field+" := len(m."+field+")")
 	}
 	keep := []string{}
+	kept := map[string]bool{}
 	for _, field := range append(append([]string(nil), elements...), repeated...) {
 		keep = append(keep, field+": m."+field+"[:0]")
+		kept[field] = true
 	}
-	prologue = append(prologue, "\tif reuse {", "\t\t*m = "+typ+"{"+strings.Join(keep, ", ")+"}")
+	prologue = append(prologue, "\tif reuse {")
+	if resets == nil {
+		prologue = append(prologue, "\t\t*m = "+typ+"{"+strings.Join(keep, ", ")+"}")
+	} else {
+		// Field by field (what *m = T{} does, without the bulk write barrier on every pointer of the struct
+		// while the garbage collector runs); the message state (its type's MessageInfo) is kept.
+		prologue = append(prologue, "\t\tm.sizeCache = 0", "\t\tif m.unknownFields != nil {", "\t\t\tm.unknownFields = nil", "\t\t}")
+		for _, reset := range resets {
+			field, stmt, _ := strings.Cut(reset, " ")
+			if kept[field] {
+				stmt = "m." + field + " = m." + field + "[:0]"
+			}
+			prologue = append(prologue, "\t\t"+stmt)
+		}
+	}
 	if len(olds) > 0 {
 		prologue = append(prologue, "\t} else {")
 		for _, field := range olds {

@@ -1921,7 +1921,15 @@ func (m *BarSpecification) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *BarSpecification) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = BarSpecification{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Step = 0
+		m.Aggregation = 0
+		m.PriceType = 0
+		m.AggregationSource = 0
+		m.IntervalType = 0
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -2107,7 +2115,53 @@ func (m *Candle) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TakerBuyQuoteVolume := m.TakerBuyQuoteVolume
 	old_Vwap := m.Vwap
 	if reuse {
-		*m = Candle{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.Specification != nil {
+			m.Specification = nil
+		}
+		m.Open = ""
+		m.High = ""
+		m.Low = ""
+		m.Close = ""
+		m.Volume = ""
+		if m.QuoteVolume != nil {
+			m.QuoteVolume = nil
+		}
+		if m.ContractVolume != nil {
+			m.ContractVolume = nil
+		}
+		if m.TradeCount != nil {
+			m.TradeCount = nil
+		}
+		if m.TakerBuyBaseVolume != nil {
+			m.TakerBuyBaseVolume = nil
+		}
+		if m.TakerBuyQuoteVolume != nil {
+			m.TakerBuyQuoteVolume = nil
+		}
+		if m.Vwap != nil {
+			m.Vwap = nil
+		}
+		if m.OpenTime != nil {
+			m.OpenTime = nil
+		}
+		if m.CloseTime != nil {
+			m.CloseTime = nil
+		}
+		m.IsClosed = false
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_Specification = nil
 		old_OpenTime = nil
@@ -2945,7 +2999,35 @@ func (m *VWAP) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_QuoteVolume := m.QuoteVolume
 	old_TradeCount := m.TradeCount
 	if reuse {
-		*m = VWAP{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Vwap = ""
+		if m.StartTime != nil {
+			m.StartTime = nil
+		}
+		if m.EndTime != nil {
+			m.EndTime = nil
+		}
+		if m.Volume != nil {
+			m.Volume = nil
+		}
+		if m.QuoteVolume != nil {
+			m.QuoteVolume = nil
+		}
+		if m.TradeCount != nil {
+			m.TradeCount = nil
+		}
+		m.PriceType = 0
+		m.AggregationSource = 0
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_StartTime = nil
 		old_EndTime = nil

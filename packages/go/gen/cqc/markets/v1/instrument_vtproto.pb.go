@@ -7772,7 +7772,38 @@ func (m *Instrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_QuoteAssetId := m.QuoteAssetId
 	old_SettlementAssetId := m.SettlementAssetId
 	if reuse {
-		*m = Instrument{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.InstrumentId = ""
+		m.InstrumentType = ""
+		m.Name = ""
+		m.Status = 0
+		m.BaseAssetId = ""
+		if m.QuoteAssetId != nil {
+			m.QuoteAssetId = nil
+		}
+		if m.SettlementAssetId != nil {
+			m.SettlementAssetId = nil
+		}
+		m.ContractType = 0
+		if m.ListingTime != nil {
+			m.ListingTime = nil
+		}
+		if m.Subtype != nil {
+			m.Subtype = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		m.Etag = ""
 	} else {
 		old_ListingTime = nil
 		old_SourceRecord = nil
@@ -8826,7 +8857,18 @@ func (m *FutureContract) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ExpiryTime := m.ExpiryTime
 	old_DeliveryTime := m.DeliveryTime
 	if reuse {
-		*m = FutureContract{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.ExpiryTime != nil {
+			m.ExpiryTime = nil
+		}
+		if m.DeliveryTime != nil {
+			m.DeliveryTime = nil
+		}
+		m.Cycle = 0
+		m.SettlementMethod = 0
 	} else {
 		old_ExpiryTime = nil
 		old_DeliveryTime = nil
@@ -9017,7 +9059,13 @@ func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTRe
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *ComboLeg) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = ComboLeg{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.InstrumentId = ""
+		m.Ratio = ""
+		m.Side = 0
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -9193,7 +9241,16 @@ func (m *ComboInstrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ExpiryTime := m.ExpiryTime
 	oldLen_Legs := len(m.Legs)
 	if reuse {
-		*m = ComboInstrument{Legs: m.Legs[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Legs = m.Legs[:0]
+		m.Strategy = ""
+		if m.ExpiryTime != nil {
+			m.ExpiryTime = nil
+		}
+		m.Cycle = 0
 	} else {
 		old_ExpiryTime = nil
 	}
@@ -9417,7 +9474,18 @@ func (m *IndexConstituent) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketId := m.MarketId
 	old_Weight := m.Weight
 	if reuse {
-		*m = IndexConstituent{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		m.SourceName = ""
+		if m.Weight != nil {
+			m.Weight = nil
+		}
+		m.VenueSymbol = ""
 	} else {
 		old_MarketId = nil
 		old_Weight = nil
@@ -9661,7 +9729,19 @@ func (m *IndexInstrument) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MethodologyUrl := m.MethodologyUrl
 	oldLen_Constituents := len(m.Constituents)
 	if reuse {
-		*m = IndexInstrument{Constituents: m.Constituents[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Provider = ""
+		m.VenueIndexName = ""
+		m.Constituents = m.Constituents[:0]
+		if m.MethodologyUrl != nil {
+			m.MethodologyUrl = nil
+		}
+		if m.CalculationInterval != nil {
+			m.CalculationInterval = nil
+		}
 	} else {
 		old_CalculationInterval = nil
 		old_MethodologyUrl = nil
@@ -9947,7 +10027,25 @@ func (m *OptionSeries) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ExpiryTime := m.ExpiryTime
 	old_UnderlyingInstrumentId := m.UnderlyingInstrumentId
 	if reuse {
-		*m = OptionSeries{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OptionType = ""
+		m.ExerciseStyle = ""
+		m.Strike = ""
+		m.StrikeAssetId = ""
+		m.PremiumAssetId = ""
+		if m.ExpiryTime != nil {
+			m.ExpiryTime = nil
+		}
+		m.SettlementMethod = 0
+		if m.UnderlyingInstrumentId != nil {
+			m.UnderlyingInstrumentId = nil
+		}
+		m.Family = ""
+		m.SeriesKey = ""
+		m.Cycle = 0
 	} else {
 		old_ExpiryTime = nil
 		old_UnderlyingInstrumentId = nil
@@ -10441,7 +10539,27 @@ func (m *RateCurve) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_SlopeAboveKink := m.SlopeAboveKink
 	old_PeriodsPerYear := m.PeriodsPerYear
 	if reuse {
-		*m = RateCurve{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.BaseRate != nil {
+			m.BaseRate = nil
+		}
+		if m.Kink != nil {
+			m.Kink = nil
+		}
+		if m.SlopeBelowKink != nil {
+			m.SlopeBelowKink = nil
+		}
+		if m.SlopeAboveKink != nil {
+			m.SlopeAboveKink = nil
+		}
+		m.SlopeConvention = 0
+		m.RatePeriod = 0
+		if m.PeriodsPerYear != nil {
+			m.PeriodsPerYear = nil
+		}
 	} else {
 		old_BaseRate = nil
 		old_Kink = nil
@@ -10757,7 +10875,23 @@ func (m *InterestRateStrategy) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_StableRateSlope1 := m.StableRateSlope1
 	old_StableRateSlope2 := m.StableRateSlope2
 	if reuse {
-		*m = InterestRateStrategy{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.StrategyAddress = ""
+		if m.BorrowCurve != nil {
+			m.BorrowCurve = nil
+		}
+		if m.SupplyCurve != nil {
+			m.SupplyCurve = nil
+		}
+		if m.StableRateSlope1 != nil {
+			m.StableRateSlope1 = nil
+		}
+		if m.StableRateSlope2 != nil {
+			m.StableRateSlope2 = nil
+		}
 	} else {
 		old_BorrowCurve = nil
 		old_SupplyCurve = nil
@@ -11037,7 +11171,25 @@ func (m *LendingReserveFlags) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *LendingReserveFlags) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = LendingReserveFlags{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Active = false
+		m.Frozen = false
+		m.Paused = false
+		m.BorrowingEnabled = false
+		m.CollateralEnabled = false
+		m.StableBorrowEnabled = false
+		m.IsolationCollateral = false
+		m.BorrowableInIsolation = false
+		m.SiloedBorrowing = false
+		m.FlashLoanEnabled = false
+		m.SupplyPaused = false
+		m.WithdrawPaused = false
+		m.TransferPaused = false
+		m.LiquidationPaused = false
+		m.CollateralSalePaused = false
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -11449,7 +11601,21 @@ func (m *EModeCategory) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_LiquidationThreshold := m.LiquidationThreshold
 	old_LiquidationBonus := m.LiquidationBonus
 	if reuse {
-		*m = EModeCategory{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.CategoryId = 0
+		m.Label = ""
+		if m.Ltv != nil {
+			m.Ltv = nil
+		}
+		if m.LiquidationThreshold != nil {
+			m.LiquidationThreshold = nil
+		}
+		if m.LiquidationBonus != nil {
+			m.LiquidationBonus = nil
+		}
 	} else {
 		old_Ltv = nil
 		old_LiquidationThreshold = nil
@@ -11719,7 +11885,37 @@ func (m *RewardEmission) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ProjectedApr := m.ProjectedApr
 	old_ProjectedMaxApr := m.ProjectedMaxApr
 	if reuse {
-		*m = RewardEmission{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RewardDeploymentId = ""
+		if m.EmissionRate != nil {
+			m.EmissionRate = nil
+		}
+		m.RatePeriod = 0
+		if m.StartTime != nil {
+			m.StartTime = nil
+		}
+		if m.EndTime != nil {
+			m.EndTime = nil
+		}
+		if m.MinBalance != nil {
+			m.MinBalance = nil
+		}
+		m.DistributorAddress = ""
+		if m.Apr != nil {
+			m.Apr = nil
+		}
+		if m.MaxApr != nil {
+			m.MaxApr = nil
+		}
+		if m.ProjectedApr != nil {
+			m.ProjectedApr = nil
+		}
+		if m.ProjectedMaxApr != nil {
+			m.ProjectedMaxApr = nil
+		}
 	} else {
 		old_StartTime = nil
 		old_EndTime = nil
@@ -12251,7 +12447,59 @@ func (m *LendingReserve) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TargetReserves := m.TargetReserves
 	old_MinBorrow := m.MinBorrow
 	if reuse {
-		*m = LendingReserve{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Protocol = ""
+		m.MarketName = ""
+		m.ChainId = ""
+		m.PoolAddress = ""
+		m.UnderlyingDeploymentId = ""
+		if m.RateStrategy != nil {
+			m.RateStrategy = nil
+		}
+		if m.Ltv != nil {
+			m.Ltv = nil
+		}
+		if m.LiquidationThreshold != nil {
+			m.LiquidationThreshold = nil
+		}
+		if m.LiquidationBonus != nil {
+			m.LiquidationBonus = nil
+		}
+		if m.ReserveFactor != nil {
+			m.ReserveFactor = nil
+		}
+		if m.SupplyCap != nil {
+			m.SupplyCap = nil
+		}
+		if m.BorrowCap != nil {
+			m.BorrowCap = nil
+		}
+		if m.DebtCeiling != nil {
+			m.DebtCeiling = nil
+		}
+		if m.Flags != nil {
+			m.Flags = nil
+		}
+		if m.EmodeCategory != nil {
+			m.EmodeCategory = nil
+		}
+		m.OracleAddress = ""
+		m.Decimals = 0
+		if m.LiquidationPenalty != nil {
+			m.LiquidationPenalty = nil
+		}
+		if m.CollateralSaleDiscountFactor != nil {
+			m.CollateralSaleDiscountFactor = nil
+		}
+		if m.TargetReserves != nil {
+			m.TargetReserves = nil
+		}
+		if m.MinBorrow != nil {
+			m.MinBorrow = nil
+		}
 	} else {
 		old_RateStrategy = nil
 		old_Flags = nil
@@ -13202,7 +13450,17 @@ func (m *LendingDeposit) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ReceiptTokenDeploymentId := m.ReceiptTokenDeploymentId
 	oldLen_Rewards := len(m.Rewards)
 	if reuse {
-		*m = LendingDeposit{Rewards: m.Rewards[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Reserve != nil {
+			m.Reserve = nil
+		}
+		if m.ReceiptTokenDeploymentId != nil {
+			m.ReceiptTokenDeploymentId = nil
+		}
+		m.Rewards = m.Rewards[:0]
 	} else {
 		old_Reserve = nil
 		old_ReceiptTokenDeploymentId = nil
@@ -13406,7 +13664,18 @@ func (m *LendingBorrow) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_DebtTokenDeploymentId := m.DebtTokenDeploymentId
 	oldLen_Rewards := len(m.Rewards)
 	if reuse {
-		*m = LendingBorrow{Rewards: m.Rewards[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Reserve != nil {
+			m.Reserve = nil
+		}
+		m.RateMode = 0
+		if m.DebtTokenDeploymentId != nil {
+			m.DebtTokenDeploymentId = nil
+		}
+		m.Rewards = m.Rewards[:0]
 	} else {
 		old_Reserve = nil
 		old_DebtTokenDeploymentId = nil

@@ -4096,7 +4096,21 @@ func (m *DepthBand) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_BidLevelCount := m.BidLevelCount
 	old_AskLevelCount := m.AskLevelCount
 	if reuse {
-		*m = DepthBand{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Distance = ""
+		m.BidSize = ""
+		m.AskSize = ""
+		m.BidNotional = ""
+		m.AskNotional = ""
+		if m.BidLevelCount != nil {
+			m.BidLevelCount = nil
+		}
+		if m.AskLevelCount != nil {
+			m.AskLevelCount = nil
+		}
 	} else {
 		old_BidLevelCount = nil
 		old_AskLevelCount = nil
@@ -4429,7 +4443,27 @@ func (m *MarketDepth) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_TopBids := len(m.TopBids)
 	oldLen_TopAsks := len(m.TopAsks)
 	if reuse {
-		*m = MarketDepth{Bands: m.Bands[:0], TopBids: m.TopBids[:0], TopAsks: m.TopAsks[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.ReferencePrice = ""
+		m.ReferencePriceType = 0
+		m.NotionalAssetId = ""
+		m.Bands = m.Bands[:0]
+		m.TopBids = m.TopBids[:0]
+		m.TopAsks = m.TopAsks[:0]
+		if m.LastUpdateId != nil {
+			m.LastUpdateId = nil
+		}
+		m.AggregationSource = 0
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
 	} else {
 		old_EventTime = nil
 		old_ReceiveTime = nil
@@ -4916,7 +4950,17 @@ func (m *ImpactPrice) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_BidPrice := m.BidPrice
 	old_AskPrice := m.AskPrice
 	if reuse {
-		*m = ImpactPrice{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Notional = ""
+		if m.BidPrice != nil {
+			m.BidPrice = nil
+		}
+		if m.AskPrice != nil {
+			m.AskPrice = nil
+		}
 	} else {
 		old_BidPrice = nil
 		old_AskPrice = nil
@@ -5116,7 +5160,19 @@ func (m *MarketDataQuality) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_LastTradeTime := m.LastTradeTime
 	old_LastUpdateTime := m.LastUpdateTime
 	if reuse {
-		*m = MarketDataQuality{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.TrustScore = 0
+		m.IsAnomaly = false
+		m.IsStale = false
+		if m.LastTradeTime != nil {
+			m.LastTradeTime = nil
+		}
+		if m.LastUpdateTime != nil {
+			m.LastUpdateTime = nil
+		}
 	} else {
 		old_LastTradeTime = nil
 		old_LastUpdateTime = nil
@@ -5354,7 +5410,66 @@ func (m *LiquidityMetrics) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_DepthBands := len(m.DepthBands)
 	oldLen_ImpactPrices := len(m.ImpactPrices)
 	if reuse {
-		*m = LiquidityMetrics{DepthBands: m.DepthBands[:0], ImpactPrices: m.ImpactPrices[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.AsOfTime != nil {
+			m.AsOfTime = nil
+		}
+		m.Source = ""
+		if m.BestBid != nil {
+			m.BestBid = nil
+		}
+		if m.BestAsk != nil {
+			m.BestAsk = nil
+		}
+		if m.Spread != nil {
+			m.Spread = nil
+		}
+		if m.SpreadBps != nil {
+			m.SpreadBps = nil
+		}
+		if m.NotionalAssetId != nil {
+			m.NotionalAssetId = nil
+		}
+		m.DepthBands = m.DepthBands[:0]
+		m.ImpactPrices = m.ImpactPrices[:0]
+		if m.Volume_24HBase != nil {
+			m.Volume_24HBase = nil
+		}
+		if m.Volume_24HQuote != nil {
+			m.Volume_24HQuote = nil
+		}
+		if m.Volume_30DBase != nil {
+			m.Volume_30DBase = nil
+		}
+		if m.Volume_30DQuote != nil {
+			m.Volume_30DQuote = nil
+		}
+		if m.Volume_24HConverted != nil {
+			m.Volume_24HConverted = nil
+		}
+		if m.OpenInterest != nil {
+			m.OpenInterest = nil
+		}
+		if m.TotalValueLocked != nil {
+			m.TotalValueLocked = nil
+		}
+		if m.Utilization != nil {
+			m.Utilization = nil
+		}
+		if m.Quality != nil {
+			m.Quality = nil
+		}
+		m.AggregationSource = 0
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_AsOfTime = nil
 		old_Volume_24HConverted = nil
@@ -6371,7 +6486,73 @@ func (m *AssetMarketData) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketCapChangeRate_24H := m.MarketCapChangeRate_24H
 	old_MarketPairCount := m.MarketPairCount
 	if reuse {
-		*m = AssetMarketData{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AssetId = ""
+		m.Source = ""
+		m.QuoteAssetId = ""
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.PriceChange_24H != nil {
+			m.PriceChange_24H = nil
+		}
+		if m.PriceChangeRate_24H != nil {
+			m.PriceChangeRate_24H = nil
+		}
+		if m.High_24H != nil {
+			m.High_24H = nil
+		}
+		if m.Low_24H != nil {
+			m.Low_24H = nil
+		}
+		if m.Volume_24H != nil {
+			m.Volume_24H = nil
+		}
+		if m.MarketCap != nil {
+			m.MarketCap = nil
+		}
+		if m.FullyDilutedValuation != nil {
+			m.FullyDilutedValuation = nil
+		}
+		if m.MarketCapRank != nil {
+			m.MarketCapRank = nil
+		}
+		if m.MarketCapDominance != nil {
+			m.MarketCapDominance = nil
+		}
+		if m.TotalValueLocked != nil {
+			m.TotalValueLocked = nil
+		}
+		if m.CirculatingSupply != nil {
+			m.CirculatingSupply = nil
+		}
+		if m.AsOfTime != nil {
+			m.AsOfTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.PriceChangeRate_1H != nil {
+			m.PriceChangeRate_1H = nil
+		}
+		if m.PriceChangeRate_7D != nil {
+			m.PriceChangeRate_7D = nil
+		}
+		if m.MarketCapChange_24H != nil {
+			m.MarketCapChange_24H = nil
+		}
+		if m.MarketCapChangeRate_24H != nil {
+			m.MarketCapChangeRate_24H = nil
+		}
+		if m.MarketPairCount != nil {
+			m.MarketPairCount = nil
+		}
 	} else {
 		old_AsOfTime = nil
 		old_ReceiveTime = nil

@@ -6670,7 +6670,45 @@ func (m *Price) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ImpactNotional := m.ImpactNotional
 	old_Sequence := m.Sequence
 	if reuse {
-		*m = Price{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Subject != nil {
+			m.Subject = nil
+		}
+		m.PriceType = 0
+		m.Value = ""
+		m.QuoteAssetId = ""
+		m.Source = ""
+		m.SourceType = 0
+		if m.SourceRef != nil {
+			m.SourceRef = nil
+		}
+		if m.Confidence != nil {
+			m.Confidence = nil
+		}
+		if m.ConfidenceInterval != nil {
+			m.ConfidenceInterval = nil
+		}
+		if m.ImpactNotional != nil {
+			m.ImpactNotional = nil
+		}
+		if m.AveragingWindow != nil {
+			m.AveragingWindow = nil
+		}
+		if m.Sequence != nil {
+			m.Sequence = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_AveragingWindow = nil
 		old_EventTime = nil
@@ -7371,7 +7409,64 @@ func (m *FundingRate) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_IndexPrice := m.IndexPrice
 	old_Capped := m.Capped
 	if reuse {
-		*m = FundingRate{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.FundingRate = ""
+		m.Status = 0
+		if m.Interval != nil {
+			m.Interval = nil
+		}
+		if m.FundingTime != nil {
+			m.FundingTime = nil
+		}
+		if m.NextFundingTime != nil {
+			m.NextFundingTime = nil
+		}
+		if m.NextFundingRate != nil {
+			m.NextFundingRate = nil
+		}
+		if m.PreviousFundingRate != nil {
+			m.PreviousFundingRate = nil
+		}
+		if m.PreviousFundingTime != nil {
+			m.PreviousFundingTime = nil
+		}
+		if m.RealizedRate != nil {
+			m.RealizedRate = nil
+		}
+		if m.Premium != nil {
+			m.Premium = nil
+		}
+		if m.InterestRate != nil {
+			m.InterestRate = nil
+		}
+		if m.MinFundingRate != nil {
+			m.MinFundingRate = nil
+		}
+		if m.MaxFundingRate != nil {
+			m.MaxFundingRate = nil
+		}
+		if m.MarkPrice != nil {
+			m.MarkPrice = nil
+		}
+		if m.IndexPrice != nil {
+			m.IndexPrice = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.Capped != nil {
+			m.Capped = nil
+		}
 	} else {
 		old_Interval = nil
 		old_FundingTime = nil
@@ -8257,7 +8352,31 @@ func (m *OpenInterest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Period := m.Period
 	old_BaseAmount := m.BaseAmount
 	if reuse {
-		*m = OpenInterest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Amount = ""
+		m.AmountUnit = 0
+		if m.BaseAmount != nil {
+			m.BaseAmount = nil
+		}
+		if m.Value != nil {
+			m.Value = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.Period != nil {
+			m.Period = nil
+		}
 	} else {
 		old_Value = nil
 		old_EventTime = nil
@@ -8685,7 +8804,40 @@ func (m *Trade) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TakerVenueOrderId := m.TakerVenueOrderId
 	old_Sequence := m.Sequence
 	if reuse {
-		*m = Trade{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.VenueTradeId = ""
+		m.Price = ""
+		m.Size = ""
+		if m.QuoteSize != nil {
+			m.QuoteSize = nil
+		}
+		m.AggressorSide = 0
+		m.IsBlockTrade = false
+		m.IsLiquidation = false
+		m.IsRpi = false
+		m.IsBestMatch = false
+		if m.MakerVenueOrderId != nil {
+			m.MakerVenueOrderId = nil
+		}
+		if m.TakerVenueOrderId != nil {
+			m.TakerVenueOrderId = nil
+		}
+		if m.Sequence != nil {
+			m.Sequence = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_EventTime = nil
 		old_ReceiveTime = nil
@@ -9319,7 +9471,38 @@ func (m *Liquidation) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueOrderId := m.VenueOrderId
 	old_LastFilledSize := m.LastFilledSize
 	if reuse {
-		*m = Liquidation{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Side = 0
+		m.Price = ""
+		m.Size = ""
+		if m.AveragePrice != nil {
+			m.AveragePrice = nil
+		}
+		if m.FilledSize != nil {
+			m.FilledSize = nil
+		}
+		if m.VenueOrderId != nil {
+			m.VenueOrderId = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.OrderType = 0
+		m.TimeInForce = 0
+		m.VenueOrderStatus = ""
+		if m.LastFilledSize != nil {
+			m.LastFilledSize = nil
+		}
 	} else {
 		old_EventTime = nil
 		old_ReceiveTime = nil
@@ -9945,7 +10128,81 @@ func (m *TickerStatistics) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_SessionSettlementVolume := m.SessionSettlementVolume
 	oldLen_SessionOpenPrices := len(m.SessionOpenPrices)
 	if reuse {
-		*m = TickerStatistics{SessionOpenPrices: m.SessionOpenPrices[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.Window != nil {
+			m.Window = nil
+		}
+		if m.OpenPrice != nil {
+			m.OpenPrice = nil
+		}
+		if m.HighPrice != nil {
+			m.HighPrice = nil
+		}
+		if m.LowPrice != nil {
+			m.LowPrice = nil
+		}
+		if m.LastPrice != nil {
+			m.LastPrice = nil
+		}
+		if m.Volume != nil {
+			m.Volume = nil
+		}
+		if m.QuoteVolume != nil {
+			m.QuoteVolume = nil
+		}
+		if m.BaseVolume != nil {
+			m.BaseVolume = nil
+		}
+		if m.PriceChange != nil {
+			m.PriceChange = nil
+		}
+		if m.PriceChangeRate != nil {
+			m.PriceChangeRate = nil
+		}
+		if m.WeightedAveragePrice != nil {
+			m.WeightedAveragePrice = nil
+		}
+		if m.TradeCount != nil {
+			m.TradeCount = nil
+		}
+		if m.OpenTime != nil {
+			m.OpenTime = nil
+		}
+		if m.CloseTime != nil {
+			m.CloseTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.PreviousClosePrice != nil {
+			m.PreviousClosePrice = nil
+		}
+		m.SessionOpenPrices = m.SessionOpenPrices[:0]
+		if m.LifetimeVolume != nil {
+			m.LifetimeVolume = nil
+		}
+		if m.LifetimeQuoteVolume != nil {
+			m.LifetimeQuoteVolume = nil
+		}
+		if m.SettlementVolume != nil {
+			m.SettlementVolume = nil
+		}
+		if m.LifetimeSettlementVolume != nil {
+			m.LifetimeSettlementVolume = nil
+		}
+		if m.SessionVolume != nil {
+			m.SessionVolume = nil
+		}
+		if m.SessionSettlementVolume != nil {
+			m.SessionSettlementVolume = nil
+		}
 	} else {
 		old_Window = nil
 		old_OpenTime = nil
@@ -11082,7 +11339,14 @@ func (m *SessionOpenPrice) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *SessionOpenPrice) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_UtcOffset := m.UtcOffset
 	if reuse {
-		*m = SessionOpenPrice{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.UtcOffset != nil {
+			m.UtcOffset = nil
+		}
+		m.Price = ""
 	} else {
 		old_UtcOffset = nil
 	}
@@ -11245,7 +11509,55 @@ func (m *OptionGreeks) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarkPrice := m.MarkPrice
 	old_InterestRate := m.InterestRate
 	if reuse {
-		*m = OptionGreeks{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Source = ""
+		if m.BidIv != nil {
+			m.BidIv = nil
+		}
+		if m.AskIv != nil {
+			m.AskIv = nil
+		}
+		if m.MarkIv != nil {
+			m.MarkIv = nil
+		}
+		if m.Delta != nil {
+			m.Delta = nil
+		}
+		if m.Gamma != nil {
+			m.Gamma = nil
+		}
+		if m.Vega != nil {
+			m.Vega = nil
+		}
+		if m.Theta != nil {
+			m.Theta = nil
+		}
+		if m.Rho != nil {
+			m.Rho = nil
+		}
+		if m.UnderlyingPrice != nil {
+			m.UnderlyingPrice = nil
+		}
+		m.UnderlyingName = ""
+		if m.MarkPrice != nil {
+			m.MarkPrice = nil
+		}
+		if m.InterestRate != nil {
+			m.InterestRate = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_EventTime = nil
 		old_ReceiveTime = nil

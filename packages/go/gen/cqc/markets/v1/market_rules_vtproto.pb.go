@@ -10211,7 +10211,11 @@ func (m *FixedTick) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTR
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *FixedTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = FixedTick{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.TickSize = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10318,7 +10322,12 @@ func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTRe
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *TickStep) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = TickStep{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AbovePrice = ""
+		m.TickSize = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10469,7 +10478,12 @@ func (m *SteppedTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockSteps []TickStep
 	oldLen_Steps := len(m.Steps)
 	if reuse {
-		*m = SteppedTick{Steps: m.Steps[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.BaseTickSize = ""
+		m.Steps = m.Steps[:0]
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10627,7 +10641,13 @@ func (m *SignificantFiguresTick) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *SignificantFiguresTick) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = SignificantFiguresTick{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MaxSignificantFigures = 0
+		m.MaxDecimals = 0
+		m.IntegerPricesAlwaysValid = false
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -10758,7 +10778,13 @@ func (m *TickRule) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTRe
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *TickRule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = TickRule{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Rule != nil {
+			m.Rule = nil
+		}
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -10962,7 +10988,34 @@ func (m *Precisions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_NotionalDecimals := m.NotionalDecimals
 	old_MinPriceIncrement := m.MinPriceIncrement
 	if reuse {
-		*m = Precisions{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.PriceDecimals != nil {
+			m.PriceDecimals = nil
+		}
+		if m.QuantityDecimals != nil {
+			m.QuantityDecimals = nil
+		}
+		if m.BaseAssetDecimals != nil {
+			m.BaseAssetDecimals = nil
+		}
+		if m.QuoteAssetDecimals != nil {
+			m.QuoteAssetDecimals = nil
+		}
+		if m.BaseCommissionDecimals != nil {
+			m.BaseCommissionDecimals = nil
+		}
+		if m.QuoteCommissionDecimals != nil {
+			m.QuoteCommissionDecimals = nil
+		}
+		if m.NotionalDecimals != nil {
+			m.NotionalDecimals = nil
+		}
+		if m.MinPriceIncrement != nil {
+			m.MinPriceIncrement = nil
+		}
 	} else {
 		old_PriceDecimals = nil
 		old_QuantityDecimals = nil
@@ -11245,7 +11298,19 @@ func (m *OrderSizeLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxQuantity := m.MaxQuantity
 	old_StepSize := m.StepSize
 	if reuse {
-		*m = OrderSizeLimits{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MinQuantity != nil {
+			m.MinQuantity = nil
+		}
+		if m.MaxQuantity != nil {
+			m.MaxQuantity = nil
+		}
+		if m.StepSize != nil {
+			m.StepSize = nil
+		}
 	} else {
 		old_MinQuantity = nil
 		old_MaxQuantity = nil
@@ -11450,7 +11515,31 @@ func (m *NotionalLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxMarketOrderNotional := m.MaxMarketOrderNotional
 	old_NotionalAssetId := m.NotionalAssetId
 	if reuse {
-		*m = NotionalLimits{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MinNotional != nil {
+			m.MinNotional = nil
+		}
+		if m.MaxNotional != nil {
+			m.MaxNotional = nil
+		}
+		if m.ApplyMinToMarket != nil {
+			m.ApplyMinToMarket = nil
+		}
+		if m.ApplyMaxToMarket != nil {
+			m.ApplyMaxToMarket = nil
+		}
+		if m.AveragePriceWindow != nil {
+			m.AveragePriceWindow = nil
+		}
+		if m.MaxMarketOrderNotional != nil {
+			m.MaxMarketOrderNotional = nil
+		}
+		if m.NotionalAssetId != nil {
+			m.NotionalAssetId = nil
+		}
 	} else {
 		old_AveragePriceWindow = nil
 		old_MinNotional = nil
@@ -11787,7 +11876,22 @@ func (m *PriceLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_LimitUpPrice := m.LimitUpPrice
 	old_LimitDownPrice := m.LimitDownPrice
 	if reuse {
-		*m = PriceLimits{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MinPrice != nil {
+			m.MinPrice = nil
+		}
+		if m.MaxPrice != nil {
+			m.MaxPrice = nil
+		}
+		if m.LimitUpPrice != nil {
+			m.LimitUpPrice = nil
+		}
+		if m.LimitDownPrice != nil {
+			m.LimitDownPrice = nil
+		}
 	} else {
 		old_MinPrice = nil
 		old_MaxPrice = nil
@@ -12043,7 +12147,52 @@ func (m *PriceBands) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxSlippage := m.MaxSlippage
 	old_HighBidLimit := m.HighBidLimit
 	if reuse {
-		*m = PriceBands{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MultiplierUp != nil {
+			m.MultiplierUp = nil
+		}
+		if m.MultiplierDown != nil {
+			m.MultiplierDown = nil
+		}
+		if m.BidMultiplierUp != nil {
+			m.BidMultiplierUp = nil
+		}
+		if m.BidMultiplierDown != nil {
+			m.BidMultiplierDown = nil
+		}
+		if m.AskMultiplierUp != nil {
+			m.AskMultiplierUp = nil
+		}
+		if m.AskMultiplierDown != nil {
+			m.AskMultiplierDown = nil
+		}
+		if m.AveragePriceWindow != nil {
+			m.AveragePriceWindow = nil
+		}
+		if m.MultiplierDecimals != nil {
+			m.MultiplierDecimals = nil
+		}
+		if m.MarketTakeBound != nil {
+			m.MarketTakeBound = nil
+		}
+		if m.TriggerProtect != nil {
+			m.TriggerProtect = nil
+		}
+		if m.PriceLimitRatioX != nil {
+			m.PriceLimitRatioX = nil
+		}
+		if m.PriceLimitRatioY != nil {
+			m.PriceLimitRatioY = nil
+		}
+		if m.MaxSlippage != nil {
+			m.MaxSlippage = nil
+		}
+		if m.HighBidLimit != nil {
+			m.HighBidLimit = nil
+		}
 	} else {
 		old_AveragePriceWindow = nil
 		old_MultiplierUp = nil
@@ -12705,7 +12854,21 @@ func (m *LeverageLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxLeverage := m.MaxLeverage
 	old_LeverageStep := m.LeverageStep
 	if reuse {
-		*m = LeverageLimits{BuyLeverages: m.BuyLeverages[:0], SellLeverages: m.SellLeverages[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MinLeverage != nil {
+			m.MinLeverage = nil
+		}
+		if m.MaxLeverage != nil {
+			m.MaxLeverage = nil
+		}
+		if m.LeverageStep != nil {
+			m.LeverageStep = nil
+		}
+		m.BuyLeverages = m.BuyLeverages[:0]
+		m.SellLeverages = m.SellLeverages[:0]
 	} else {
 		old_MinLeverage = nil
 		old_MaxLeverage = nil
@@ -13008,7 +13171,73 @@ func (m *OrderLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxLongPositionQuantity := m.MaxLongPositionQuantity
 	old_MaxShortPositionQuantity := m.MaxShortPositionQuantity
 	if reuse {
-		*m = OrderLimits{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MaxOpenOrders != nil {
+			m.MaxOpenOrders = nil
+		}
+		if m.MaxAlgoOrders != nil {
+			m.MaxAlgoOrders = nil
+		}
+		if m.MaxIcebergParts != nil {
+			m.MaxIcebergParts = nil
+		}
+		if m.MaxIcebergOrders != nil {
+			m.MaxIcebergOrders = nil
+		}
+		if m.MaxOrderAmends != nil {
+			m.MaxOrderAmends = nil
+		}
+		if m.MaxOrderLists != nil {
+			m.MaxOrderLists = nil
+		}
+		if m.MaxPositionQuantity != nil {
+			m.MaxPositionQuantity = nil
+		}
+		if m.MaxPositionNotional != nil {
+			m.MaxPositionNotional = nil
+		}
+		if m.MaxPositionShare != nil {
+			m.MaxPositionShare = nil
+		}
+		if m.MaxPlatformOpenInterest != nil {
+			m.MaxPlatformOpenInterest = nil
+		}
+		if m.MinTrailingAboveDeltaBps != nil {
+			m.MinTrailingAboveDeltaBps = nil
+		}
+		if m.MaxTrailingAboveDeltaBps != nil {
+			m.MaxTrailingAboveDeltaBps = nil
+		}
+		if m.MinTrailingBelowDeltaBps != nil {
+			m.MinTrailingBelowDeltaBps = nil
+		}
+		if m.MaxTrailingBelowDeltaBps != nil {
+			m.MaxTrailingBelowDeltaBps = nil
+		}
+		if m.MaxIcebergOrderSize != nil {
+			m.MaxIcebergOrderSize = nil
+		}
+		if m.MaxTriggerOrderSize != nil {
+			m.MaxTriggerOrderSize = nil
+		}
+		if m.MaxTwapOrderSize != nil {
+			m.MaxTwapOrderSize = nil
+		}
+		if m.MaxStopOrderSize != nil {
+			m.MaxStopOrderSize = nil
+		}
+		if m.MaxPostOnlyOrderSize != nil {
+			m.MaxPostOnlyOrderSize = nil
+		}
+		if m.MaxLongPositionQuantity != nil {
+			m.MaxLongPositionQuantity = nil
+		}
+		if m.MaxShortPositionQuantity != nil {
+			m.MaxShortPositionQuantity = nil
+		}
 	} else {
 		old_MaxOpenOrders = nil
 		old_MaxAlgoOrders = nil
@@ -13809,7 +14038,47 @@ func (m *OrderFeatures) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_AmendAllowed := m.AmendAllowed
 	old_PegInstructionsAllowed := m.PegInstructionsAllowed
 	if reuse {
-		*m = OrderFeatures{OrderTypes: m.OrderTypes[:0], TimeInForces: m.TimeInForces[:0], VenueOrderTypes: m.VenueOrderTypes[:0], VenueTimeInForces: m.VenueTimeInForces[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OrderTypes = m.OrderTypes[:0]
+		m.TimeInForces = m.TimeInForces[:0]
+		m.VenueOrderTypes = m.VenueOrderTypes[:0]
+		m.VenueTimeInForces = m.VenueTimeInForces[:0]
+		if m.PostOnlyAllowed != nil {
+			m.PostOnlyAllowed = nil
+		}
+		if m.ReduceOnlyAllowed != nil {
+			m.ReduceOnlyAllowed = nil
+		}
+		if m.IcebergAllowed != nil {
+			m.IcebergAllowed = nil
+		}
+		if m.OcoAllowed != nil {
+			m.OcoAllowed = nil
+		}
+		if m.OtoAllowed != nil {
+			m.OtoAllowed = nil
+		}
+		if m.OpoAllowed != nil {
+			m.OpoAllowed = nil
+		}
+		if m.QuoteOrderQuantityMarketAllowed != nil {
+			m.QuoteOrderQuantityMarketAllowed = nil
+		}
+		if m.TrailingStopAllowed != nil {
+			m.TrailingStopAllowed = nil
+		}
+		if m.CancelReplaceAllowed != nil {
+			m.CancelReplaceAllowed = nil
+		}
+		if m.AmendAllowed != nil {
+			m.AmendAllowed = nil
+		}
+		if m.PegInstructionsAllowed != nil {
+			m.PegInstructionsAllowed = nil
+		}
 	} else {
 		old_PostOnlyAllowed = nil
 		old_ReduceOnlyAllowed = nil
@@ -14398,7 +14667,12 @@ func (m *SelfTradePrevention) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *SelfTradePrevention) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = SelfTradePrevention{AllowedModes: m.AllowedModes[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.DefaultMode = 0
+		m.AllowedModes = m.AllowedModes[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -14565,7 +14839,11 @@ func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsha
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *PermissionSet) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = PermissionSet{Permissions: m.Permissions[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Permissions = m.Permissions[:0]
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -14678,7 +14956,19 @@ func (m *TradingPermissions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarginTradingAllowed := m.MarginTradingAllowed
 	oldLen_PermissionSets := len(m.PermissionSets)
 	if reuse {
-		*m = TradingPermissions{PermissionSets: m.PermissionSets[:0], Permissions: m.Permissions[:0], MarginModes: m.MarginModes[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.SpotTradingAllowed != nil {
+			m.SpotTradingAllowed = nil
+		}
+		if m.MarginTradingAllowed != nil {
+			m.MarginTradingAllowed = nil
+		}
+		m.Permissions = m.Permissions[:0]
+		m.PermissionSets = m.PermissionSets[:0]
+		m.MarginModes = m.MarginModes[:0]
 	} else {
 		old_SpotTradingAllowed = nil
 		old_MarginTradingAllowed = nil
@@ -14974,7 +15264,33 @@ func (m *FeeSchedule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_SettlementFeeRate := m.SettlementFeeRate
 	oldLen_Tiers := len(m.Tiers)
 	if reuse {
-		*m = FeeSchedule{Tiers: m.Tiers[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MakerFeeRate != nil {
+			m.MakerFeeRate = nil
+		}
+		if m.TakerFeeRate != nil {
+			m.TakerFeeRate = nil
+		}
+		m.TierBased = false
+		m.FeeSide = 0
+		if m.FeeAssetId != nil {
+			m.FeeAssetId = nil
+		}
+		m.FeeGroup = ""
+		if m.BlockTradeFeeRate != nil {
+			m.BlockTradeFeeRate = nil
+		}
+		if m.OptionFeeCap != nil {
+			m.OptionFeeCap = nil
+		}
+		if m.SettlementFeeRate != nil {
+			m.SettlementFeeRate = nil
+		}
+		m.TierBasis = 0
+		m.Tiers = m.Tiers[:0]
 	} else {
 		old_MakerFeeRate = nil
 		old_TakerFeeRate = nil
@@ -15467,7 +15783,29 @@ func (m *FeeTier) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_HoldingThreshold := m.HoldingThreshold
 	old_HoldingAssetId := m.HoldingAssetId
 	if reuse {
-		*m = FeeTier{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Tier = 0
+		m.Level = ""
+		if m.VolumeThreshold != nil {
+			m.VolumeThreshold = nil
+		}
+		if m.VolumeAssetId != nil {
+			m.VolumeAssetId = nil
+		}
+		if m.VolumeWindow != nil {
+			m.VolumeWindow = nil
+		}
+		if m.HoldingThreshold != nil {
+			m.HoldingThreshold = nil
+		}
+		if m.HoldingAssetId != nil {
+			m.HoldingAssetId = nil
+		}
+		m.MakerFeeRate = ""
+		m.TakerFeeRate = ""
 	} else {
 		old_VolumeWindow = nil
 		old_VolumeThreshold = nil
@@ -15902,7 +16240,16 @@ func (m *BlockTradeRules) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MinQuantity := m.MinQuantity
 	old_TickSize := m.TickSize
 	if reuse {
-		*m = BlockTradeRules{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MinQuantity != nil {
+			m.MinQuantity = nil
+		}
+		if m.TickSize != nil {
+			m.TickSize = nil
+		}
 	} else {
 		old_MinQuantity = nil
 		old_TickSize = nil
@@ -16058,7 +16405,18 @@ func (m *MarginAsset) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_CollateralRatio := m.CollateralRatio
 	old_AutoExchangeThreshold := m.AutoExchangeThreshold
 	if reuse {
-		*m = MarginAsset{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AssetId = ""
+		m.MarginAvailable = false
+		if m.CollateralRatio != nil {
+			m.CollateralRatio = nil
+		}
+		if m.AutoExchangeThreshold != nil {
+			m.AutoExchangeThreshold = nil
+		}
 	} else {
 		old_CollateralRatio = nil
 		old_AutoExchangeThreshold = nil
@@ -16285,7 +16643,36 @@ func (m *MarginTier) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxBaseLoan := m.MaxBaseLoan
 	old_MaxQuoteLoan := m.MaxQuoteLoan
 	if reuse {
-		*m = MarginTier{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Tier = 0
+		m.NotionalFloor = ""
+		if m.NotionalCap != nil {
+			m.NotionalCap = nil
+		}
+		if m.NotionalAssetId != nil {
+			m.NotionalAssetId = nil
+		}
+		if m.MaxLeverage != nil {
+			m.MaxLeverage = nil
+		}
+		if m.MaintenanceMarginRate != nil {
+			m.MaintenanceMarginRate = nil
+		}
+		if m.InitialMarginRate != nil {
+			m.InitialMarginRate = nil
+		}
+		if m.MaintenanceAmount != nil {
+			m.MaintenanceAmount = nil
+		}
+		if m.MaxBaseLoan != nil {
+			m.MaxBaseLoan = nil
+		}
+		if m.MaxQuoteLoan != nil {
+			m.MaxQuoteLoan = nil
+		}
 	} else {
 		old_NotionalCap = nil
 		old_NotionalAssetId = nil
@@ -16771,7 +17158,24 @@ func (m *RiskLimitSteps) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_InitialMarginIncrement := m.InitialMarginIncrement
 	old_MaintenanceMarginIncrement := m.MaintenanceMarginIncrement
 	if reuse {
-		*m = RiskLimitSteps{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.BaseRiskLimit = ""
+		m.RiskStep = ""
+		if m.MaxRiskLimit != nil {
+			m.MaxRiskLimit = nil
+		}
+		if m.RiskLimitAssetId != nil {
+			m.RiskLimitAssetId = nil
+		}
+		if m.InitialMarginIncrement != nil {
+			m.InitialMarginIncrement = nil
+		}
+		if m.MaintenanceMarginIncrement != nil {
+			m.MaintenanceMarginIncrement = nil
+		}
 	} else {
 		old_MaxRiskLimit = nil
 		old_RiskLimitAssetId = nil
@@ -17102,7 +17506,21 @@ func (m *OpenInterestMarginScaling) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	old_MaxInitialMarginRate := m.MaxInitialMarginRate
 	old_BaseOpenInterest := m.BaseOpenInterest
 	if reuse {
-		*m = OpenInterestMarginScaling{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OpenInterestLowerCap = ""
+		m.OpenInterestUpperCap = ""
+		if m.OpenInterestAssetId != nil {
+			m.OpenInterestAssetId = nil
+		}
+		if m.MaxInitialMarginRate != nil {
+			m.MaxInitialMarginRate = nil
+		}
+		if m.BaseOpenInterest != nil {
+			m.BaseOpenInterest = nil
+		}
 	} else {
 		old_OpenInterestAssetId = nil
 		old_MaxInitialMarginRate = nil
@@ -17397,7 +17815,40 @@ func (m *MarginTerms) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_MarginTiers := len(m.MarginTiers)
 	oldLen_MarginAssets := len(m.MarginAssets)
 	if reuse {
-		*m = MarginTerms{MarginTiers: m.MarginTiers[:0], MarginAssets: m.MarginAssets[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MaxLeverage != nil {
+			m.MaxLeverage = nil
+		}
+		m.MarginTiers = m.MarginTiers[:0]
+		if m.InitialMarginRate != nil {
+			m.InitialMarginRate = nil
+		}
+		if m.MaintenanceMarginRate != nil {
+			m.MaintenanceMarginRate = nil
+		}
+		if m.LiquidationFeeRate != nil {
+			m.LiquidationFeeRate = nil
+		}
+		m.MarginAssets = m.MarginAssets[:0]
+		if m.RiskLimitSteps != nil {
+			m.RiskLimitSteps = nil
+		}
+		if m.OpenInterestScaling != nil {
+			m.OpenInterestScaling = nil
+		}
+		if m.AutoDeleverage != nil {
+			m.AutoDeleverage = nil
+		}
+		if m.MarginCallLevel != nil {
+			m.MarginCallLevel = nil
+		}
+		if m.StopOutLevel != nil {
+			m.StopOutLevel = nil
+		}
+		m.MarginLevelBasis = ""
 	} else {
 		old_RiskLimitSteps = nil
 		old_OpenInterestScaling = nil
@@ -17976,7 +18427,21 @@ func (m *OnChainQuantization) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_QuoteAtomicResolution := m.QuoteAtomicResolution
 	old_VenuePerpetualId := m.VenuePerpetualId
 	if reuse {
-		*m = OnChainQuantization{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.ClobPairId = 0
+		m.AtomicResolution = 0
+		m.QuantumConversionExponent = 0
+		m.StepBaseQuantums = 0
+		m.SubticksPerTick = 0
+		if m.QuoteAtomicResolution != nil {
+			m.QuoteAtomicResolution = nil
+		}
+		if m.VenuePerpetualId != nil {
+			m.VenuePerpetualId = nil
+		}
 	} else {
 		old_QuoteAtomicResolution = nil
 		old_VenuePerpetualId = nil

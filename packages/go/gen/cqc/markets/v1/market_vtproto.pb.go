@@ -8752,7 +8752,34 @@ func (m *FundingSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_BaseInterestRate := m.BaseInterestRate
 	old_QuoteInterestRate := m.QuoteInterestRate
 	if reuse {
-		*m = FundingSpecs{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.FundingInterval != nil {
+			m.FundingInterval = nil
+		}
+		if m.FundingRateCap != nil {
+			m.FundingRateCap = nil
+		}
+		if m.FundingRateFloor != nil {
+			m.FundingRateFloor = nil
+		}
+		if m.InterestRate != nil {
+			m.InterestRate = nil
+		}
+		if m.DefaultFundingRate != nil {
+			m.DefaultFundingRate = nil
+		}
+		if m.BaseInterestRate != nil {
+			m.BaseInterestRate = nil
+		}
+		if m.QuoteInterestRate != nil {
+			m.QuoteInterestRate = nil
+		}
+		m.BaseInterestIndex = ""
+		m.QuoteInterestIndex = ""
+		m.PremiumIndex = ""
 	} else {
 		old_FundingInterval = nil
 		old_FundingRateCap = nil
@@ -9255,7 +9282,29 @@ func (m *DerivativeSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_PreListingEndTime := m.PreListingEndTime
 	old_IndexInstrumentId := m.IndexInstrumentId
 	if reuse {
-		*m = DerivativeSpecs{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarkPriceSource = ""
+		m.IndexPriceSource = ""
+		m.SettlementPriceSource = ""
+		if m.Funding != nil {
+			m.Funding = nil
+		}
+		if m.Margin != nil {
+			m.Margin = nil
+		}
+		m.IsolatedMarginOnly = false
+		m.MarginTableId = ""
+		if m.IndexInstrumentId != nil {
+			m.IndexInstrumentId = nil
+		}
+		m.PreListing = false
+		if m.PreListingEndTime != nil {
+			m.PreListingEndTime = nil
+		}
+		m.FairPriceMethod = ""
 	} else {
 		old_Funding = nil
 		old_Margin = nil
@@ -9749,7 +9798,22 @@ func (m *AmmAmplification) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TargetValue := m.TargetValue
 	old_Gamma := m.Gamma
 	if reuse {
-		*m = AmmAmplification{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Value = ""
+		m.Precision = 0
+		m.IsUpdating = false
+		if m.TargetValue != nil {
+			m.TargetValue = nil
+		}
+		if m.RampEndTime != nil {
+			m.RampEndTime = nil
+		}
+		if m.Gamma != nil {
+			m.Gamma = nil
+		}
 	} else {
 		old_RampEndTime = nil
 		old_TargetValue = nil
@@ -10037,7 +10101,23 @@ func (m *AmmPoolTokenState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Rate := m.Rate
 	old_OraclePrice := m.OraclePrice
 	if reuse {
-		*m = AmmPoolTokenState{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.DeploymentId = ""
+		if m.Balance != nil {
+			m.Balance = nil
+		}
+		if m.ManagedBalance != nil {
+			m.ManagedBalance = nil
+		}
+		if m.Rate != nil {
+			m.Rate = nil
+		}
+		if m.OraclePrice != nil {
+			m.OraclePrice = nil
+		}
 	} else {
 		old_Balance = nil
 		old_ManagedBalance = nil
@@ -10340,7 +10420,58 @@ func (m *AmmPoolState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_Tokens := len(m.Tokens)
 	oldLen_UnderlyingTokens := len(m.UnderlyingTokens)
 	if reuse {
-		*m = AmmPoolState{Tokens: m.Tokens[:0], UnderlyingTokens: m.UnderlyingTokens[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Liquidity != nil {
+			m.Liquidity = nil
+		}
+		if m.SqrtPriceX96 != nil {
+			m.SqrtPriceX96 = nil
+		}
+		if m.Tick != nil {
+			m.Tick = nil
+		}
+		if m.Token0Price != nil {
+			m.Token0Price = nil
+		}
+		if m.Token1Price != nil {
+			m.Token1Price = nil
+		}
+		if m.TvlUsd != nil {
+			m.TvlUsd = nil
+		}
+		if m.VolumeUsd != nil {
+			m.VolumeUsd = nil
+		}
+		if m.FeesUsd != nil {
+			m.FeesUsd = nil
+		}
+		m.BlockNumber = 0
+		if m.StateTime != nil {
+			m.StateTime = nil
+		}
+		if m.FeeGrowthGlobal0X128 != nil {
+			m.FeeGrowthGlobal0X128 = nil
+		}
+		if m.FeeGrowthGlobal1X128 != nil {
+			m.FeeGrowthGlobal1X128 = nil
+		}
+		m.Tokens = m.Tokens[:0]
+		if m.Amplification != nil {
+			m.Amplification = nil
+		}
+		if m.LpTokenSupply != nil {
+			m.LpTokenSupply = nil
+		}
+		if m.VirtualPrice != nil {
+			m.VirtualPrice = nil
+		}
+		if m.SwapFeeRate != nil {
+			m.SwapFeeRate = nil
+		}
+		m.UnderlyingTokens = m.UnderlyingTokens[:0]
 	} else {
 		old_StateTime = nil
 		old_Amplification = nil
@@ -11161,7 +11292,21 @@ func (m *AmmPoolToken) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Weight := m.Weight
 	old_ScalingFactor := m.ScalingFactor
 	if reuse {
-		*m = AmmPoolToken{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.DeploymentId = ""
+		if m.Weight != nil {
+			m.Weight = nil
+		}
+		m.RateProviderAddress = ""
+		if m.ScalingFactor != nil {
+			m.ScalingFactor = nil
+		}
+		m.AssetManagerAddress = ""
+		m.YieldFeeExempt = false
+		m.BasePoolShare = false
 	} else {
 		old_Weight = nil
 		old_ScalingFactor = nil
@@ -11500,7 +11645,52 @@ func (m *AmmPoolSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_Tokens := len(m.Tokens)
 	oldLen_Rewards := len(m.Rewards)
 	if reuse {
-		*m = AmmPoolSpecs{Tokens: m.Tokens[:0], Rewards: m.Rewards[:0], UnderlyingDeploymentIds: m.UnderlyingDeploymentIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.ChainId = ""
+		m.DexName = ""
+		m.FactoryAddress = ""
+		m.AmmType = 0
+		m.PoolAddress = ""
+		if m.FeeTier != nil {
+			m.FeeTier = nil
+		}
+		if m.FeeRate != nil {
+			m.FeeRate = nil
+		}
+		if m.TickSpacing != nil {
+			m.TickSpacing = nil
+		}
+		m.HooksAddress = ""
+		m.CreationBlock = 0
+		if m.CreationTime != nil {
+			m.CreationTime = nil
+		}
+		m.CreationTransactionHash = ""
+		if m.State != nil {
+			m.State = nil
+		}
+		m.PoolId = ""
+		m.VaultAddress = ""
+		m.Tokens = m.Tokens[:0]
+		if m.LpTokenDeploymentId != nil {
+			m.LpTokenDeploymentId = nil
+		}
+		if m.ProtocolFeeShare != nil {
+			m.ProtocolFeeShare = nil
+		}
+		m.BasePoolAddress = ""
+		m.UnderlyingDeploymentIds = m.UnderlyingDeploymentIds[:0]
+		m.Rewards = m.Rewards[:0]
+		m.DepositZapAddress = ""
+		if m.ExchangeReceivedSupported != nil {
+			m.ExchangeReceivedSupported = nil
+		}
+		if m.ExchangeExtendedSupported != nil {
+			m.ExchangeExtendedSupported = nil
+		}
 	} else {
 		old_CreationTime = nil
 		old_State = nil
@@ -12498,7 +12688,59 @@ func (m *LendingReserveState) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_IsolationModeTotalDebt := m.IsolationModeTotalDebt
 	old_Reserves := m.Reserves
 	if reuse {
-		*m = LendingReserveState{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.TotalSupplied != nil {
+			m.TotalSupplied = nil
+		}
+		if m.TotalVariableDebt != nil {
+			m.TotalVariableDebt = nil
+		}
+		if m.TotalStableDebt != nil {
+			m.TotalStableDebt = nil
+		}
+		if m.AvailableLiquidity != nil {
+			m.AvailableLiquidity = nil
+		}
+		if m.Utilization != nil {
+			m.Utilization = nil
+		}
+		if m.SupplyRate != nil {
+			m.SupplyRate = nil
+		}
+		if m.VariableBorrowRate != nil {
+			m.VariableBorrowRate = nil
+		}
+		if m.SupplyApy != nil {
+			m.SupplyApy = nil
+		}
+		if m.VariableBorrowApy != nil {
+			m.VariableBorrowApy = nil
+		}
+		if m.LiquidityIndex != nil {
+			m.LiquidityIndex = nil
+		}
+		if m.VariableBorrowIndex != nil {
+			m.VariableBorrowIndex = nil
+		}
+		if m.LastUpdateTime != nil {
+			m.LastUpdateTime = nil
+		}
+		m.BlockNumber = 0
+		if m.AccruedToTreasury != nil {
+			m.AccruedToTreasury = nil
+		}
+		if m.Unbacked != nil {
+			m.Unbacked = nil
+		}
+		if m.IsolationModeTotalDebt != nil {
+			m.IsolationModeTotalDebt = nil
+		}
+		if m.Reserves != nil {
+			m.Reserves = nil
+		}
 	} else {
 		old_LastUpdateTime = nil
 		old_TotalSupplied = nil
@@ -13291,7 +13533,17 @@ func (m *LendingReserveSpecs) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_State := m.State
 	old_BorrowInstrumentId := m.BorrowInstrumentId
 	if reuse {
-		*m = LendingReserveSpecs{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.DepositInstrumentId = ""
+		if m.BorrowInstrumentId != nil {
+			m.BorrowInstrumentId = nil
+		}
+		if m.State != nil {
+			m.State = nil
+		}
 	} else {
 		old_State = nil
 		old_BorrowInstrumentId = nil
@@ -13513,7 +13765,121 @@ func (m *Market) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ContractSizeAssetId := m.ContractSizeAssetId
 	old_ContractMultiplier := m.ContractMultiplier
 	if reuse {
-		*m = Market{VenueTags: m.VenueTags[:0], TradeQuoteAssetIds: m.TradeQuoteAssetIds[:0], VenueAlternateSymbols: m.VenueAlternateSymbols[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.VenueId = ""
+		m.InstrumentId = ""
+		m.VenueSymbol = ""
+		m.VenueNumericId = ""
+		m.Symbol = ""
+		m.DisplayName = ""
+		m.MarketType = 0
+		m.VenueMarketType = ""
+		m.VenueTags = m.VenueTags[:0]
+		m.VenueBaseSymbol = ""
+		m.VenueQuoteSymbol = ""
+		m.VenueSettlementSymbol = ""
+		m.Status = 0
+		m.VenueStatus = ""
+		m.QuantityUnit = 0
+		if m.TickSize != nil {
+			m.TickSize = nil
+		}
+		if m.LotSize != nil {
+			m.LotSize = nil
+		}
+		if m.TickRule != nil {
+			m.TickRule = nil
+		}
+		if m.Precisions != nil {
+			m.Precisions = nil
+		}
+		if m.LimitOrderSize != nil {
+			m.LimitOrderSize = nil
+		}
+		if m.MarketOrderSize != nil {
+			m.MarketOrderSize = nil
+		}
+		if m.NotionalLimits != nil {
+			m.NotionalLimits = nil
+		}
+		if m.PriceLimits != nil {
+			m.PriceLimits = nil
+		}
+		if m.PriceBands != nil {
+			m.PriceBands = nil
+		}
+		if m.LeverageLimits != nil {
+			m.LeverageLimits = nil
+		}
+		if m.OrderLimits != nil {
+			m.OrderLimits = nil
+		}
+		if m.OrderFeatures != nil {
+			m.OrderFeatures = nil
+		}
+		if m.SelfTradePrevention != nil {
+			m.SelfTradePrevention = nil
+		}
+		if m.Permissions != nil {
+			m.Permissions = nil
+		}
+		if m.Fees != nil {
+			m.Fees = nil
+		}
+		if m.BlockTrade != nil {
+			m.BlockTrade = nil
+		}
+		if m.ListingTime != nil {
+			m.ListingTime = nil
+		}
+		if m.DelistingTime != nil {
+			m.DelistingTime = nil
+		}
+		if m.AuctionEndTime != nil {
+			m.AuctionEndTime = nil
+		}
+		if m.Specifics != nil {
+			m.Specifics = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.DailySettlement != nil {
+			m.DailySettlement = nil
+		}
+		m.TradeQuoteAssetIds = m.TradeQuoteAssetIds[:0]
+		m.StatusMessage = ""
+		if m.ContractSize != nil {
+			m.ContractSize = nil
+		}
+		if m.ContractSizeAssetId != nil {
+			m.ContractSizeAssetId = nil
+		}
+		if m.ContractMultiplier != nil {
+			m.ContractMultiplier = nil
+		}
+		m.NegativePricesAllowed = false
+		if m.OnChainQuantization != nil {
+			m.OnChainQuantization = nil
+		}
+		if m.SpotMargin != nil {
+			m.SpotMargin = nil
+		}
+		m.Etag = ""
+		if m.StatusChangeTime != nil {
+			m.StatusChangeTime = nil
+		}
+		m.VenueAlternateSymbols = m.VenueAlternateSymbols[:0]
 	} else {
 		old_TickRule = nil
 		old_Precisions = nil

@@ -1289,7 +1289,19 @@ func (m *OrderBookLevel) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OrderCount := m.OrderCount
 	old_OrderId := m.OrderId
 	if reuse {
-		*m = OrderBookLevel{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Price = ""
+		m.Size = ""
+		if m.OrderCount != nil {
+			m.OrderCount = nil
+		}
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
+		m.Action = 0
 	} else {
 		old_OrderCount = nil
 		old_OrderId = nil
@@ -1547,7 +1559,57 @@ func (m *OrderBook) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_Bids := len(m.Bids)
 	oldLen_Asks := len(m.Asks)
 	if reuse {
-		*m = OrderBook{Bids: m.Bids[:0], Asks: m.Asks[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.BookType = 0
+		m.IsSnapshot = false
+		m.Bids = m.Bids[:0]
+		m.Asks = m.Asks[:0]
+		if m.Sequence != nil {
+			m.Sequence = nil
+		}
+		if m.FirstUpdateId != nil {
+			m.FirstUpdateId = nil
+		}
+		if m.LastUpdateId != nil {
+			m.LastUpdateId = nil
+		}
+		if m.PrevUpdateId != nil {
+			m.PrevUpdateId = nil
+		}
+		if m.Checksum != nil {
+			m.Checksum = nil
+		}
+		if m.Depth != nil {
+			m.Depth = nil
+		}
+		if m.PriceGrouping != nil {
+			m.PriceGrouping = nil
+		}
+		if m.UpdateInterval != nil {
+			m.UpdateInterval = nil
+		}
+		if m.IndicativePrice != nil {
+			m.IndicativePrice = nil
+		}
+		if m.IndicativeSize != nil {
+			m.IndicativeSize = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.TransactTime != nil {
+			m.TransactTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_UpdateInterval = nil
 		old_EventTime = nil

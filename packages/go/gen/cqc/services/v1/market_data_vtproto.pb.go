@@ -10509,7 +10509,12 @@ func (m *GetPriceRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetPriceRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetPriceRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.PriceType = 0
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10641,7 +10646,13 @@ func (m *GetPriceResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetPriceResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Price := m.Price
 	if reuse {
-		*m = GetPriceResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
 	} else {
 		old_Price = nil
 	}
@@ -10749,7 +10760,15 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *ListPricesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = ListPricesRequest{MarketIds: m.MarketIds[:0], PriceTypes: m.PriceTypes[:0], AssetIds: m.AssetIds[:0], Sources: m.Sources[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		m.PriceTypes = m.PriceTypes[:0]
+		m.AssetIds = m.AssetIds[:0]
+		m.Sources = m.Sources[:0]
+		m.IncludeSourceRecords = false
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -11048,7 +11067,11 @@ func (m *ListPricesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockPrices []v1.Price
 	oldLen_Prices := len(m.Prices)
 	if reuse {
-		*m = ListPricesResponse{Prices: m.Prices[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Prices = m.Prices[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -11165,7 +11188,18 @@ func (m *StreamPricesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MinInterval := m.MinInterval
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamPricesRequest{MarketIds: m.MarketIds[:0], PriceTypes: m.PriceTypes[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		m.PriceTypes = m.PriceTypes[:0]
+		if m.MinInterval != nil {
+			m.MinInterval = nil
+		}
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_MinInterval = nil
 		old_ResumeToken = nil
@@ -11442,7 +11476,16 @@ func (m *StreamPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamPricesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Price := m.Price
 	if reuse {
-		*m = StreamPricesResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
+		m.IsSnapshot = false
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_Price = nil
 	}
@@ -11639,7 +11682,13 @@ func (m *GetOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetOrderBookRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetOrderBookRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Depth = 0
+		m.IncludeSourceRecord = false
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -11794,7 +11843,13 @@ func (m *GetOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetOrderBookResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OrderBook := m.OrderBook
 	if reuse {
-		*m = GetOrderBookResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OrderBook != nil {
+			m.OrderBook = nil
+		}
 	} else {
 		old_OrderBook = nil
 	}
@@ -11903,7 +11958,15 @@ func (m *StreamOrderBookRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamOrderBookRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamOrderBookRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Depth = 0
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -12080,7 +12143,15 @@ func (m *StreamOrderBookResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamOrderBookResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OrderBook := m.OrderBook
 	if reuse {
-		*m = StreamOrderBookResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OrderBook != nil {
+			m.OrderBook = nil
+		}
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_OrderBook = nil
 	}
@@ -12256,7 +12327,20 @@ func (m *ListTradesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_SinceTime := m.SinceTime
 	old_UntilTime := m.UntilTime
 	if reuse {
-		*m = ListTradesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.IncludeSourceRecords = false
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -12537,7 +12621,12 @@ func (m *ListTradesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockTrades []v1.Trade
 	oldLen_Trades := len(m.Trades)
 	if reuse {
-		*m = ListTradesResponse{Trades: m.Trades[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Trades = m.Trades[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -12696,7 +12785,14 @@ func (m *StreamTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamTradesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamTradesRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -12851,7 +12947,15 @@ func (m *StreamTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamTradesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Trade := m.Trade
 	if reuse {
-		*m = StreamTradesResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Trade != nil {
+			m.Trade = nil
+		}
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_Trade = nil
 	}
@@ -13028,7 +13132,23 @@ func (m *ListCandlesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_SinceTime := m.SinceTime
 	old_UntilTime := m.UntilTime
 	if reuse {
-		*m = ListCandlesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.Bar != nil {
+			m.Bar = nil
+		}
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.IncludeSourceRecords = false
 	} else {
 		old_Bar = nil
 		old_SinceTime = nil
@@ -13350,7 +13470,12 @@ func (m *ListCandlesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockCandles []v1.Candle
 	oldLen_Candles := len(m.Candles)
 	if reuse {
-		*m = ListCandlesResponse{Candles: m.Candles[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Candles = m.Candles[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -13508,7 +13633,11 @@ func (m *GetFundingRateRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetFundingRateRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetFundingRateRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -13618,7 +13747,13 @@ func (m *GetFundingRateResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetFundingRateResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_FundingRate := m.FundingRate
 	if reuse {
-		*m = GetFundingRateResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.FundingRate != nil {
+			m.FundingRate = nil
+		}
 	} else {
 		old_FundingRate = nil
 	}
@@ -13728,7 +13863,20 @@ func (m *ListFundingRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	old_SinceTime := m.SinceTime
 	old_UntilTime := m.UntilTime
 	if reuse {
-		*m = ListFundingRatesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.IncludeSourceRecords = false
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -14009,7 +14157,12 @@ func (m *ListFundingRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockFundingRates []v1.FundingRate
 	oldLen_FundingRates := len(m.FundingRates)
 	if reuse {
-		*m = ListFundingRatesResponse{FundingRates: m.FundingRates[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.FundingRates = m.FundingRates[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -14167,7 +14320,11 @@ func (m *GetOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetOpenInterestRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetOpenInterestRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -14277,7 +14434,13 @@ func (m *GetOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetOpenInterestResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OpenInterest := m.OpenInterest
 	if reuse {
-		*m = GetOpenInterestResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OpenInterest != nil {
+			m.OpenInterest = nil
+		}
 	} else {
 		old_OpenInterest = nil
 	}
@@ -14385,7 +14548,12 @@ func (m *GetMarketDepthRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetMarketDepthRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetMarketDepthRequest{BandFractions: m.BandFractions[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.BandFractions = m.BandFractions[:0]
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -14537,7 +14705,13 @@ func (m *GetMarketDepthResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetMarketDepthResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketDepth := m.MarketDepth
 	if reuse {
-		*m = GetMarketDepthResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MarketDepth != nil {
+			m.MarketDepth = nil
+		}
 	} else {
 		old_MarketDepth = nil
 	}
@@ -14645,7 +14819,11 @@ func (m *GetLiquidityMetricsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetLiquidityMetricsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetLiquidityMetricsRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -14755,7 +14933,13 @@ func (m *GetLiquidityMetricsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetLiquidityMetricsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_LiquidityMetrics := m.LiquidityMetrics
 	if reuse {
-		*m = GetLiquidityMetricsResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.LiquidityMetrics != nil {
+			m.LiquidityMetrics = nil
+		}
 	} else {
 		old_LiquidityMetrics = nil
 	}
@@ -14862,7 +15046,14 @@ func (m *GetVWAPRequest) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsh
 func (m *GetVWAPRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Window := m.Window
 	if reuse {
-		*m = GetVWAPRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.Window != nil {
+			m.Window = nil
+		}
 	} else {
 		old_Window = nil
 	}
@@ -15014,7 +15205,13 @@ func (m *GetVWAPResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetVWAPResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Vwap := m.Vwap
 	if reuse {
-		*m = GetVWAPResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Vwap != nil {
+			m.Vwap = nil
+		}
 	} else {
 		old_Vwap = nil
 	}
@@ -15123,7 +15320,14 @@ func (m *StreamFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamFundingRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamFundingRatesRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -15278,7 +15482,15 @@ func (m *StreamFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamFundingRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_FundingRate := m.FundingRate
 	if reuse {
-		*m = StreamFundingRatesResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.FundingRate != nil {
+			m.FundingRate = nil
+		}
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_FundingRate = nil
 	}
@@ -15455,7 +15667,23 @@ func (m *ListOpenInterestRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	old_UntilTime := m.UntilTime
 	old_Period := m.Period
 	if reuse {
-		*m = ListOpenInterestRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.IncludeSourceRecords = false
+		if m.Period != nil {
+			m.Period = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -15777,7 +16005,12 @@ func (m *ListOpenInterestResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockOpenInterests []v1.OpenInterest
 	oldLen_OpenInterests := len(m.OpenInterests)
 	if reuse {
-		*m = ListOpenInterestResponse{OpenInterests: m.OpenInterests[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OpenInterests = m.OpenInterests[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -15937,7 +16170,20 @@ func (m *ListLiquidationsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	old_SinceTime := m.SinceTime
 	old_UntilTime := m.UntilTime
 	if reuse {
-		*m = ListLiquidationsRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.IncludeSourceRecords = false
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -16218,7 +16464,12 @@ func (m *ListLiquidationsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockLiquidations []v1.Liquidation
 	oldLen_Liquidations := len(m.Liquidations)
 	if reuse {
-		*m = ListLiquidationsResponse{Liquidations: m.Liquidations[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Liquidations = m.Liquidations[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -16377,7 +16628,14 @@ func (m *StreamLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamLiquidationsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamLiquidationsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -16532,7 +16790,15 @@ func (m *StreamLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamLiquidationsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Liquidation := m.Liquidation
 	if reuse {
-		*m = StreamLiquidationsResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Liquidation != nil {
+			m.Liquidation = nil
+		}
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_Liquidation = nil
 	}
@@ -16707,7 +16973,15 @@ func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *ListTickerStatisticsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Window := m.Window
 	if reuse {
-		*m = ListTickerStatisticsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.Window != nil {
+			m.Window = nil
+		}
+		m.IncludeSourceRecords = false
 	} else {
 		old_Window = nil
 	}
@@ -16883,7 +17157,11 @@ func (m *ListTickerStatisticsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool)
 	var blockTickerStatistics []v1.TickerStatistics
 	oldLen_TickerStatistics := len(m.TickerStatistics)
 	if reuse {
-		*m = ListTickerStatisticsResponse{TickerStatistics: m.TickerStatistics[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.TickerStatistics = m.TickerStatistics[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -16998,7 +17276,12 @@ func (m *GetOptionGreeksRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetOptionGreeksRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetOptionGreeksRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.Source = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -17150,7 +17433,13 @@ func (m *GetOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetOptionGreeksResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OptionGreeks := m.OptionGreeks
 	if reuse {
-		*m = GetOptionGreeksResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OptionGreeks != nil {
+			m.OptionGreeks = nil
+		}
 	} else {
 		old_OptionGreeks = nil
 	}
@@ -17260,7 +17549,17 @@ func (m *StreamOptionGreeksRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	old_MinInterval := m.MinInterval
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamOptionGreeksRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.MinInterval != nil {
+			m.MinInterval = nil
+		}
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_MinInterval = nil
 		old_ResumeToken = nil
@@ -17456,7 +17755,15 @@ func (m *StreamOptionGreeksResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamOptionGreeksResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OptionGreeks := m.OptionGreeks
 	if reuse {
-		*m = StreamOptionGreeksResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OptionGreeks != nil {
+			m.OptionGreeks = nil
+		}
+		m.ResumeToken = ""
+		m.SnapshotComplete = false
 	} else {
 		old_OptionGreeks = nil
 	}
@@ -17630,7 +17937,12 @@ func (m *GetAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetAssetMarketDataRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetAssetMarketDataRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AssetId = ""
+		m.Source = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -17782,7 +18094,13 @@ func (m *GetAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetAssetMarketDataResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_AssetMarketData := m.AssetMarketData
 	if reuse {
-		*m = GetAssetMarketDataResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.AssetMarketData != nil {
+			m.AssetMarketData = nil
+		}
 	} else {
 		old_AssetMarketData = nil
 	}
@@ -17890,7 +18208,15 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *ListAssetMarketDataRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = ListAssetMarketDataRequest{AssetIds: m.AssetIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AssetIds = m.AssetIds[:0]
+		m.Source = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		m.IncludeSourceRecords = false
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -18130,7 +18456,12 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) 
 	var blockAssetMarketData []v1.AssetMarketData
 	oldLen_AssetMarketData := len(m.AssetMarketData)
 	if reuse {
-		*m = ListAssetMarketDataResponse{AssetMarketData: m.AssetMarketData[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AssetMarketData = m.AssetMarketData[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)

@@ -7929,7 +7929,20 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool
 	old_SinceTime := m.SinceTime
 	old_ReadMask := m.ReadMask
 	if reuse {
-		*m = ListOrderStatusReportsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_ReadMask = nil
@@ -8229,7 +8242,13 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse boo
 	var blockOrderStatusReports []v1.OrderStatusReport
 	oldLen_OrderStatusReports := len(m.OrderStatusReports)
 	if reuse {
-		*m = ListOrderStatusReportsResponse{OrderStatusReports: m.OrderStatusReports[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OrderStatusReports = m.OrderStatusReports[:0]
+		m.NextPageToken = ""
+		m.HistoryTruncated = false
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -8413,7 +8432,23 @@ func (m *ListFillReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error
 	old_UntilTime := m.UntilTime
 	old_ReadMask := m.ReadMask
 	if reuse {
-		*m = ListFillReportsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -8754,7 +8789,13 @@ func (m *ListFillReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	var blockFillReports []v1.FillReport
 	oldLen_FillReports := len(m.FillReports)
 	if reuse {
-		*m = ListFillReportsResponse{FillReports: m.FillReports[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.FillReports = m.FillReports[:0]
+		m.NextPageToken = ""
+		m.HistoryTruncated = false
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -8936,7 +8977,18 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 func (m *ListPositionStatusReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ReadMask := m.ReadMask
 	if reuse {
-		*m = ListPositionStatusReportsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		m.IncludeFlat = false
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_ReadMask = nil
 	}
@@ -9218,7 +9270,12 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse 
 	var blockPositionStatusReports []v1.PositionStatusReport
 	oldLen_PositionStatusReports := len(m.PositionStatusReports)
 	if reuse {
-		*m = ListPositionStatusReportsResponse{PositionStatusReports: m.PositionStatusReports[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.PositionStatusReports = m.PositionStatusReports[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -9376,7 +9433,12 @@ func (m *GetMarginSummaryRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetMarginSummaryRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetMarginSummaryRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.Wallet = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -9528,7 +9590,13 @@ func (m *GetMarginSummaryResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetMarginSummaryResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarginSummary := m.MarginSummary
 	if reuse {
-		*m = GetMarginSummaryResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MarginSummary != nil {
+			m.MarginSummary = nil
+		}
 	} else {
 		old_MarginSummary = nil
 	}
@@ -9637,7 +9705,15 @@ func (m *StreamMarginSummariesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamMarginSummariesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamMarginSummariesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.Wallet = ""
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -9834,7 +9910,17 @@ func (m *StreamMarginSummariesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamMarginSummariesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarginSummary := m.MarginSummary
 	if reuse {
-		*m = StreamMarginSummariesResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MarginSummary != nil {
+			m.MarginSummary = nil
+		}
+		m.IsSnapshot = false
+		m.SnapshotComplete = false
+		m.MarginCall = false
+		m.ResumeToken = ""
 	} else {
 		old_MarginSummary = nil
 	}
@@ -10054,7 +10140,15 @@ func (m *SetLeverageRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *SetLeverageRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = SetLeverageRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.MarketId = ""
+		m.Leverage = ""
+		m.PositionSide = 0
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10313,7 +10407,16 @@ func (m *SetLeverageResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketLeverage := m.MarketLeverage
 	old_MaxNotional := m.MaxNotional
 	if reuse {
-		*m = SetLeverageResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MarketLeverage != nil {
+			m.MarketLeverage = nil
+		}
+		if m.MaxNotional != nil {
+			m.MaxNotional = nil
+		}
 	} else {
 		old_MarketLeverage = nil
 		old_MaxNotional = nil
@@ -10467,7 +10570,16 @@ func (m *SetMarginModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *SetMarginModeRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketId := m.MarketId
 	if reuse {
-		*m = SetMarginModeRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		m.MarginMode = 0
 	} else {
 		old_MarketId = nil
 	}
@@ -10686,7 +10798,13 @@ func (m *SetMarginModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *SetMarginModeResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = SetMarginModeResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}
@@ -10794,7 +10912,13 @@ func (m *SetPositionModeRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *SetPositionModeRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = SetPositionModeRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.PositionMode = 0
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -10968,7 +11092,13 @@ func (m *SetPositionModeResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *SetPositionModeResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = SetPositionModeResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}
@@ -11076,7 +11206,16 @@ func (m *AdjustIsolatedMarginRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *AdjustIsolatedMarginRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = AdjustIsolatedMarginRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.MarketId = ""
+		m.PositionSide = 0
+		m.Adjustment = 0
+		m.Amount = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -11356,7 +11495,16 @@ func (m *AdjustIsolatedMarginResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *AdjustIsolatedMarginResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Position := m.Position
 	if reuse {
-		*m = AdjustIsolatedMarginResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Position != nil {
+			m.Position = nil
+		}
+		if m.Transaction != nil {
+			m.Transaction = nil
+		}
 	} else {
 		old_Position = nil
 	}
@@ -11514,7 +11662,25 @@ func (m *TransferInternalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	old_MarketId := m.MarketId
 	old_ClientTransactionId := m.ClientTransactionId
 	if reuse {
-		*m = TransferInternalRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.FromWallet = ""
+		if m.ToAccountId != nil {
+			m.ToAccountId = nil
+		}
+		m.ToWallet = ""
+		m.AssetId = ""
+		m.Amount = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		if m.ClientTransactionId != nil {
+			m.ClientTransactionId = nil
+		}
 	} else {
 		old_ToAccountId = nil
 		old_MarketId = nil
@@ -11966,7 +12132,13 @@ func (m *TransferInternalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *TransferInternalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = TransferInternalResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Transfer != nil {
+			m.Transfer = nil
+		}
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -12078,7 +12250,17 @@ func (m *BorrowRequest) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsha
 func (m *BorrowRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketId := m.MarketId
 	if reuse {
-		*m = BorrowRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.AssetId = ""
+		m.Amount = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
 	} else {
 		old_MarketId = nil
 	}
@@ -12357,7 +12539,16 @@ func (m *BorrowResponse) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsh
 func (m *BorrowResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Borrowed := m.Borrowed
 	if reuse {
-		*m = BorrowResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Transaction != nil {
+			m.Transaction = nil
+		}
+		if m.Borrowed != nil {
+			m.Borrowed = nil
+		}
 	} else {
 		old_Borrowed = nil
 	}
@@ -12516,7 +12707,20 @@ func (m *RepayRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Amount := m.Amount
 	old_MarketId := m.MarketId
 	if reuse {
-		*m = RepayRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.AssetId = ""
+		if m.Amount != nil {
+			m.Amount = nil
+		}
+		m.RepayAll = false
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
 	} else {
 		old_Amount = nil
 		old_MarketId = nil
@@ -12820,7 +13024,16 @@ func (m *RepayResponse) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsha
 func (m *RepayResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Borrowed := m.Borrowed
 	if reuse {
-		*m = RepayResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Transaction != nil {
+			m.Transaction = nil
+		}
+		if m.Borrowed != nil {
+			m.Borrowed = nil
+		}
 	} else {
 		old_Borrowed = nil
 	}
@@ -12981,7 +13194,18 @@ func (m *CancelWithdrawalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	old_TransactionId := m.TransactionId
 	old_ClientTransactionId := m.ClientTransactionId
 	if reuse {
-		*m = CancelWithdrawalRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		if m.TransactionId != nil {
+			m.TransactionId = nil
+		}
+		if m.ClientTransactionId != nil {
+			m.ClientTransactionId = nil
+		}
 	} else {
 		old_TransactionId = nil
 		old_ClientTransactionId = nil
@@ -13221,7 +13445,13 @@ func (m *CancelWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *CancelWithdrawalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = CancelWithdrawalResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Withdrawal != nil {
+			m.Withdrawal = nil
+		}
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -13334,7 +13564,14 @@ func (m *ListTradingFeeRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *ListTradingFeeRatesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = ListTradingFeeRatesRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		m.PageSize = 0
+		m.PageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -13549,7 +13786,17 @@ func (m *MarketFeeRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Rates := m.Rates
 	old_UpdateTime := m.UpdateTime
 	if reuse {
-		*m = MarketFeeRates{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		if m.Rates != nil {
+			m.Rates = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
 	} else {
 		old_Rates = nil
 		old_UpdateTime = nil
@@ -13743,7 +13990,12 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) 
 	var blockMarketFeeRates []MarketFeeRates
 	oldLen_MarketFeeRates := len(m.MarketFeeRates)
 	if reuse {
-		*m = ListTradingFeeRatesResponse{MarketFeeRates: m.MarketFeeRates[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketFeeRates = m.MarketFeeRates[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)

@@ -14653,7 +14653,75 @@ func (m *NewOrder) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxSlippage := m.MaxSlippage
 	old_Leverage := m.Leverage
 	if reuse {
-		*m = NewOrder{Tags: m.Tags[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketId = ""
+		if m.ClientOrderId != nil {
+			m.ClientOrderId = nil
+		}
+		m.Side = 0
+		m.OrderType = 0
+		m.TimeInForce = 0
+		if m.ExpireTime != nil {
+			m.ExpireTime = nil
+		}
+		if m.Quantity != nil {
+			m.Quantity = nil
+		}
+		if m.QuoteQuantity != nil {
+			m.QuoteQuantity = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.TriggerPrice != nil {
+			m.TriggerPrice = nil
+		}
+		m.TriggerPriceType = 0
+		m.TriggerDirection = 0
+		if m.TrailingOffset != nil {
+			m.TrailingOffset = nil
+		}
+		m.TrailingOffsetType = 0
+		if m.DisplayQuantity != nil {
+			m.DisplayQuantity = nil
+		}
+		m.PostOnly = false
+		m.ReduceOnly = false
+		m.SelfTradePreventionMode = 0
+		m.PositionSide = 0
+		m.MarginMode = 0
+		m.StrategyId = ""
+		m.Tags = m.Tags[:0]
+		if m.Peg != nil {
+			m.Peg = nil
+		}
+		if m.ActivationPrice != nil {
+			m.ActivationPrice = nil
+		}
+		if m.LimitOffset != nil {
+			m.LimitOffset = nil
+		}
+		if m.MinQuantity != nil {
+			m.MinQuantity = nil
+		}
+		m.ClosePosition = false
+		m.PriceProtect = false
+		if m.MaxSlippage != nil {
+			m.MaxSlippage = nil
+		}
+		if m.Leverage != nil {
+			m.Leverage = nil
+		}
+		if m.TakeProfit != nil {
+			m.TakeProfit = nil
+		}
+		if m.StopLoss != nil {
+			m.StopLoss = nil
+		}
 	} else {
 		old_ExpireTime = nil
 		old_Peg = nil
@@ -15872,7 +15940,14 @@ func (m *PlaceOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *PlaceOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = PlaceOrderRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -16024,7 +16099,13 @@ func (m *PlaceOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *PlaceOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = PlaceOrderResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -16135,7 +16216,18 @@ func (m *PlaceOrderListRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error 
 	old_ListClientOrderId := m.ListClientOrderId
 	oldLen_Orders := len(m.Orders)
 	if reuse {
-		*m = PlaceOrderListRequest{Orders: m.Orders[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.MarketId = ""
+		m.ContingencyType = 0
+		if m.ListClientOrderId != nil {
+			m.ListClientOrderId = nil
+		}
+		m.Orders = m.Orders[:0]
 	} else {
 		old_ListClientOrderId = nil
 	}
@@ -16447,7 +16539,14 @@ func (m *PlaceOrderListResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error
 	old_OrderList := m.OrderList
 	oldLen_Orders := len(m.Orders)
 	if reuse {
-		*m = PlaceOrderListResponse{Orders: m.Orders[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.OrderList != nil {
+			m.OrderList = nil
+		}
+		m.Orders = m.Orders[:0]
 	} else {
 		old_OrderList = nil
 	}
@@ -16602,7 +16701,16 @@ func (m *BatchItemError) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsh
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *BatchItemError) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = BatchItemError{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Code = 0
+		m.Reason = 0
+		m.Message = ""
+		if m.Metadata != nil {
+			m.Metadata = nil
+		}
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -16912,7 +17020,13 @@ func (m *OrderResult) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalV
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *OrderResult) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = OrderResult{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Result != nil {
+			m.Result = nil
+		}
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17068,7 +17182,11 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	var blockRequests []PlaceOrderRequest
 	oldLen_Requests := len(m.Requests)
 	if reuse {
-		*m = BatchPlaceOrdersRequest{Requests: m.Requests[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Requests = m.Requests[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17185,7 +17303,11 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockResults []OrderResult
 	oldLen_Results := len(m.Results)
 	if reuse {
-		*m = BatchPlaceOrdersResponse{Results: m.Results[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Results = m.Results[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17302,7 +17424,11 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	var blockRequests []AmendOrderRequest
 	oldLen_Requests := len(m.Requests)
 	if reuse {
-		*m = BatchAmendOrdersRequest{Requests: m.Requests[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Requests = m.Requests[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17419,7 +17545,11 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockResults []OrderResult
 	oldLen_Results := len(m.Results)
 	if reuse {
-		*m = BatchAmendOrdersResponse{Results: m.Results[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Results = m.Results[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17536,7 +17666,11 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	var blockRequests []CancelOrderRequest
 	oldLen_Requests := len(m.Requests)
 	if reuse {
-		*m = BatchCancelOrdersRequest{Requests: m.Requests[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Requests = m.Requests[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17653,7 +17787,11 @@ func (m *BatchCancelOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	var blockResults []OrderResult
 	oldLen_Results := len(m.Results)
 	if reuse {
-		*m = BatchCancelOrdersResponse{Results: m.Results[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Results = m.Results[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -17770,7 +17908,17 @@ func (m *SetCancelAllAfterRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) err
 	old_Timeout := m.Timeout
 	old_MarketId := m.MarketId
 	if reuse {
-		*m = SetCancelAllAfterRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		if m.Timeout != nil {
+			m.Timeout = nil
+		}
 	} else {
 		old_Timeout = nil
 		old_MarketId = nil
@@ -17967,7 +18115,17 @@ func (m *SetCancelAllAfterResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	old_TriggerTime := m.TriggerTime
 	old_MarketId := m.MarketId
 	if reuse {
-		*m = SetCancelAllAfterResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		if m.TriggerTime != nil {
+			m.TriggerTime = nil
+		}
 	} else {
 		old_TriggerTime = nil
 		old_MarketId = nil
@@ -18160,7 +18318,14 @@ func (m *OrderRef) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTRe
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *OrderRef) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = OrderRef{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		if m.Id != nil {
+			m.Id = nil
+		}
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -18358,7 +18523,26 @@ func (m *AmendOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TriggerPrice := m.TriggerPrice
 	old_NewClientOrderId := m.NewClientOrderId
 	if reuse {
-		*m = AmendOrderRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		if m.Order != nil {
+			m.Order = nil
+		}
+		if m.Quantity != nil {
+			m.Quantity = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.TriggerPrice != nil {
+			m.TriggerPrice = nil
+		}
+		if m.NewClientOrderId != nil {
+			m.NewClientOrderId = nil
+		}
 	} else {
 		old_Order = nil
 		old_Quantity = nil
@@ -18686,7 +18870,13 @@ func (m *AmendOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *AmendOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = AmendOrderResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -18795,7 +18985,14 @@ func (m *CancelOrderRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *CancelOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = CancelOrderRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -18947,7 +19144,13 @@ func (m *CancelOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *CancelOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = CancelOrderResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -19057,7 +19260,19 @@ func (m *CancelAllOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error
 	old_MarketId := m.MarketId
 	old_StrategyId := m.StrategyId
 	if reuse {
-		*m = CancelAllOrdersRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		m.Side = 0
+		if m.StrategyId != nil {
+			m.StrategyId = nil
+		}
 	} else {
 		old_MarketId = nil
 		old_StrategyId = nil
@@ -19321,7 +19536,11 @@ func (m *CancelAllOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) erro
 	var blockOrders []v1.Order
 	oldLen_Orders := len(m.Orders)
 	if reuse {
-		*m = CancelAllOrdersResponse{Orders: m.Orders[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Orders = m.Orders[:0]
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -19438,7 +19657,16 @@ func (m *GetOrderRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	old_ReadMask := m.ReadMask
 	if reuse {
-		*m = GetOrderRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_Order = nil
 		old_ReadMask = nil
@@ -19588,7 +19816,13 @@ func (m *GetOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetOrderResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = GetOrderResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
 	} else {
 		old_Order = nil
 	}
@@ -19701,7 +19935,31 @@ func (m *ListOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MarketId := m.MarketId
 	old_ClientOrderId := m.ClientOrderId
 	if reuse {
-		*m = ListOrdersRequest{Statuses: m.Statuses[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		m.OpenOnly = false
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.Statuses = m.Statuses[:0]
+		m.Side = 0
+		if m.ClientOrderId != nil {
+			m.ClientOrderId = nil
+		}
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -20214,7 +20472,12 @@ func (m *ListOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockOrders []v1.Order
 	oldLen_Orders := len(m.Orders)
 	if reuse {
-		*m = ListOrdersResponse{Orders: m.Orders[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Orders = m.Orders[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -20374,7 +20637,18 @@ func (m *StreamOrdersRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TerminalSince := m.TerminalSince
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamOrdersRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
+		if m.TerminalSince != nil {
+			m.TerminalSince = nil
+		}
 	} else {
 		old_TerminalSince = nil
 		old_ResumeToken = nil
@@ -20612,7 +20886,16 @@ func (m *StreamOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamOrdersResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Order := m.Order
 	if reuse {
-		*m = StreamOrdersResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
+		m.IsSnapshot = false
+		m.SnapshotComplete = false
+		m.ResumeToken = ""
 	} else {
 		old_Order = nil
 	}
@@ -20813,7 +21096,27 @@ func (m *ListExecutionReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) 
 	old_ReadMask := m.ReadMask
 	old_OrderId := m.OrderId
 	if reuse {
-		*m = ListExecutionReportsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
+		m.TradesOnly = false
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.MarketIds = m.MarketIds[:0]
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -21221,7 +21524,12 @@ func (m *ListExecutionReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool)
 	var blockExecutionReports []v1.ExecutionReport
 	oldLen_ExecutionReports := len(m.ExecutionReports)
 	if reuse {
-		*m = ListExecutionReportsResponse{ExecutionReports: m.ExecutionReports[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.ExecutionReports = m.ExecutionReports[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -21381,7 +21689,18 @@ func (m *StreamExecutionReportsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool
 	old_SinceTime := m.SinceTime
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamExecutionReportsRequest{MarketIds: m.MarketIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketIds = m.MarketIds[:0]
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_ResumeToken = nil
@@ -21619,7 +21938,16 @@ func (m *StreamExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamExecutionReportsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ExecutionReport := m.ExecutionReport
 	if reuse {
-		*m = StreamExecutionReportsResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.ExecutionReport != nil {
+			m.ExecutionReport = nil
+		}
+		m.IsSnapshot = false
+		m.SnapshotComplete = false
+		m.ResumeToken = ""
 	} else {
 		old_ExecutionReport = nil
 	}
@@ -21816,7 +22144,14 @@ func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *ListBalancesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = ListBalancesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.IncludeZero = false
+		m.PageSize = 0
+		m.PageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -22014,7 +22349,12 @@ func (m *ListBalancesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockBalances []v1.Balance
 	oldLen_Balances := len(m.Balances)
 	if reuse {
-		*m = ListBalancesResponse{Balances: m.Balances[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Balances = m.Balances[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -22173,7 +22513,14 @@ func (m *StreamBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamBalancesRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ResumeToken := m.ResumeToken
 	if reuse {
-		*m = StreamBalancesRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		if m.ResumeToken != nil {
+			m.ResumeToken = nil
+		}
 	} else {
 		old_ResumeToken = nil
 	}
@@ -22328,7 +22675,17 @@ func (m *StreamBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *StreamBalancesResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Balance := m.Balance
 	if reuse {
-		*m = StreamBalancesResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Balance != nil {
+			m.Balance = nil
+		}
+		m.IsSnapshot = false
+		m.SnapshotComplete = false
+		m.ResumeToken = ""
+		m.Reason = 0
 	} else {
 		old_Balance = nil
 	}
@@ -22547,7 +22904,13 @@ func (m *GetDepositAddressRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetDepositAddressRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetDepositAddressRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.AssetId = ""
+		m.DeploymentId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -22740,7 +23103,13 @@ func (m *GetDepositAddressResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetDepositAddressResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetDepositAddressResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Address = ""
+		m.Memo = ""
+		m.DeploymentId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -22937,7 +23306,26 @@ func (m *ListDepositsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ReadMask := m.ReadMask
 	old_AssetId := m.AssetId
 	if reuse {
-		*m = ListDepositsRequest{Statuses: m.Statuses[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.AssetId != nil {
+			m.AssetId = nil
+		}
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.Statuses = m.Statuses[:0]
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -23360,7 +23748,12 @@ func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *ListDepositsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockDeposits []v11.Transaction
 	if reuse {
-		*m = ListDepositsResponse{Deposits: m.Deposits[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Deposits = m.Deposits[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -23520,7 +23913,20 @@ func (m *RequestWithdrawalRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *RequestWithdrawalRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ClientTransactionId := m.ClientTransactionId
 	if reuse {
-		*m = RequestWithdrawalRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.RequestId = ""
+		m.AccountId = ""
+		m.AssetId = ""
+		m.DeploymentId = ""
+		m.Address = ""
+		m.Memo = ""
+		m.Amount = ""
+		if m.ClientTransactionId != nil {
+			m.ClientTransactionId = nil
+		}
 	} else {
 		old_ClientTransactionId = nil
 	}
@@ -23926,7 +24332,13 @@ func (m *RequestWithdrawalResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *RequestWithdrawalResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = RequestWithdrawalResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Withdrawal != nil {
+			m.Withdrawal = nil
+		}
 	}
 	l := len(dAtA)
 	iNdEx := 0
@@ -24043,7 +24455,26 @@ func (m *ListWithdrawalsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error
 	old_ReadMask := m.ReadMask
 	old_AssetId := m.AssetId
 	if reuse {
-		*m = ListWithdrawalsRequest{Statuses: m.Statuses[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.AssetId != nil {
+			m.AssetId = nil
+		}
+		if m.SinceTime != nil {
+			m.SinceTime = nil
+		}
+		if m.UntilTime != nil {
+			m.UntilTime = nil
+		}
+		m.Statuses = m.Statuses[:0]
+		if m.ReadMask != nil {
+			m.ReadMask = nil
+		}
 	} else {
 		old_SinceTime = nil
 		old_UntilTime = nil
@@ -24466,7 +24897,12 @@ func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *ListWithdrawalsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	var blockWithdrawals []v11.Transaction
 	if reuse {
-		*m = ListWithdrawalsResponse{Withdrawals: m.Withdrawals[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Withdrawals = m.Withdrawals[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -24625,7 +25061,11 @@ func (m *GetVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *GetVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = GetVenueAccountRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -24735,7 +25175,13 @@ func (m *GetVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *GetVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = GetVenueAccountResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}
@@ -24844,7 +25290,15 @@ func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *ListVenueAccountsRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueId := m.VenueId
 	if reuse {
-		*m = ListVenueAccountsRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.PageSize = 0
+		m.PageToken = ""
+		if m.VenueId != nil {
+			m.VenueId = nil
+		}
 	} else {
 		old_VenueId = nil
 	}
@@ -25022,7 +25476,12 @@ func (m *ListVenueAccountsResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	var blockVenueAccounts []v1.VenueAccount
 	oldLen_VenueAccounts := len(m.VenueAccounts)
 	if reuse {
-		*m = ListVenueAccountsResponse{VenueAccounts: m.VenueAccounts[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.VenueAccounts = m.VenueAccounts[:0]
+		m.NextPageToken = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -25181,7 +25640,13 @@ func (m *CreateVenueAccountRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *CreateVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = CreateVenueAccountRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}
@@ -25290,7 +25755,13 @@ func (m *CreateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *CreateVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = CreateVenueAccountResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}
@@ -25400,7 +25871,16 @@ func (m *UpdateVenueAccountRequest) UnmarshalVTReuse(dAtA []byte, reuse bool) er
 	old_VenueAccount := m.VenueAccount
 	old_UpdateMask := m.UpdateMask
 	if reuse {
-		*m = UpdateVenueAccountRequest{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
+		if m.UpdateMask != nil {
+			m.UpdateMask = nil
+		}
 	} else {
 		old_VenueAccount = nil
 		old_UpdateMask = nil
@@ -25550,7 +26030,13 @@ func (m *UpdateVenueAccountResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 func (m *UpdateVenueAccountResponse) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_VenueAccount := m.VenueAccount
 	if reuse {
-		*m = UpdateVenueAccountResponse{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.VenueAccount != nil {
+			m.VenueAccount = nil
+		}
 	} else {
 		old_VenueAccount = nil
 	}

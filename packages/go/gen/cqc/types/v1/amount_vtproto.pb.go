@@ -226,7 +226,12 @@ func (m *AssetAmount) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalV
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *AssetAmount) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = AssetAmount{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Amount = ""
+		m.AssetId = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)

@@ -453,7 +453,31 @@ func (m *SortedRule) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Strict := m.Strict
 	old_When := m.When
 	if reuse {
-		*m = SortedRule{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Id != nil {
+			m.Id = nil
+		}
+		if m.Message != nil {
+			m.Message = nil
+		}
+		if m.Field != nil {
+			m.Field = nil
+		}
+		if m.Key != nil {
+			m.Key = nil
+		}
+		if m.Order != nil {
+			m.Order = nil
+		}
+		if m.Strict != nil {
+			m.Strict = nil
+		}
+		if m.When != nil {
+			m.When = nil
+		}
 	} else {
 		old_Id = nil
 		old_Message = nil

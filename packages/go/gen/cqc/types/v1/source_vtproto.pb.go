@@ -457,7 +457,21 @@ func (m *SourceRecord) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarshal
 func (m *SourceRecord) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ReceiveTime := m.ReceiveTime
 	if reuse {
-		*m = SourceRecord{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Source = ""
+		m.Endpoint = ""
+		m.RawJson = ""
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		m.Format = 0
+		m.RawText = ""
+		if m.RawBytes != nil {
+			m.RawBytes = nil
+		}
 	} else {
 		old_ReceiveTime = nil
 	}

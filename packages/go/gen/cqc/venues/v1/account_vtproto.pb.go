@@ -3014,7 +3014,31 @@ func (m *CommissionRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ExerciseFeeRate := m.ExerciseFeeRate
 	oldLen_BySettlementAsset := len(m.BySettlementAsset)
 	if reuse {
-		*m = CommissionRates{BySettlementAsset: m.BySettlementAsset[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MakerFeeRate = ""
+		m.TakerFeeRate = ""
+		if m.BuyerFeeRate != nil {
+			m.BuyerFeeRate = nil
+		}
+		if m.SellerFeeRate != nil {
+			m.SellerFeeRate = nil
+		}
+		if m.DiscountRate != nil {
+			m.DiscountRate = nil
+		}
+		if m.DiscountAssetId != nil {
+			m.DiscountAssetId = nil
+		}
+		if m.SettlementFeeRate != nil {
+			m.SettlementFeeRate = nil
+		}
+		if m.ExerciseFeeRate != nil {
+			m.ExerciseFeeRate = nil
+		}
+		m.BySettlementAsset = m.BySettlementAsset[:0]
 	} else {
 		old_BuyerFeeRate = nil
 		old_SellerFeeRate = nil
@@ -3479,7 +3503,13 @@ func (m *SettlementAssetFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *SettlementAssetFeeRates) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = SettlementAssetFeeRates{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.SettlementAssetId = ""
+		m.MakerFeeRate = ""
+		m.TakerFeeRate = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -3677,7 +3707,31 @@ func (m *AccountLimits) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxOpenOrders := m.MaxOpenOrders
 	old_MaxBorrowNotional := m.MaxBorrowNotional
 	if reuse {
-		*m = AccountLimits{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MaxLeverage != nil {
+			m.MaxLeverage = nil
+		}
+		if m.MaxOrderNotional != nil {
+			m.MaxOrderNotional = nil
+		}
+		if m.MaxPositionNotional != nil {
+			m.MaxPositionNotional = nil
+		}
+		if m.DailyWithdrawalLimit != nil {
+			m.DailyWithdrawalLimit = nil
+		}
+		if m.LimitAssetId != nil {
+			m.LimitAssetId = nil
+		}
+		if m.MaxOpenOrders != nil {
+			m.MaxOpenOrders = nil
+		}
+		if m.MaxBorrowNotional != nil {
+			m.MaxBorrowNotional = nil
+		}
 	} else {
 		old_MaxLeverage = nil
 		old_MaxOrderNotional = nil
@@ -4032,7 +4086,16 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarsh
 func (m *MarketLeverage) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ShortLeverage := m.ShortLeverage
 	if reuse {
-		*m = MarketLeverage{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.MarketId = ""
+		m.LongLeverage = ""
+		if m.ShortLeverage != nil {
+			m.ShortLeverage = nil
+		}
+		m.MarginMode = 0
 	} else {
 		old_ShortLeverage = nil
 	}
@@ -4264,7 +4327,66 @@ func (m *VenueAccount) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_CanDeposit := m.CanDeposit
 	oldLen_MarketLeverages := len(m.MarketLeverages)
 	if reuse {
-		*m = VenueAccount{MarketLeverages: m.MarketLeverages[:0], Permissions: m.Permissions[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.VenueId = ""
+		m.Name = ""
+		m.ExternalAccountId = ""
+		if m.WalletAddress != nil {
+			m.WalletAddress = nil
+		}
+		if m.VaultAddress != nil {
+			m.VaultAddress = nil
+		}
+		if m.ParentAccountId != nil {
+			m.ParentAccountId = nil
+		}
+		m.AccountType = 0
+		m.Status = 0
+		m.TradingState = 0
+		m.MarginMode = 0
+		m.PositionMode = 0
+		if m.BaseAssetId != nil {
+			m.BaseAssetId = nil
+		}
+		m.Permissions = m.Permissions[:0]
+		m.FeeTier = ""
+		if m.CommissionRates != nil {
+			m.CommissionRates = nil
+		}
+		if m.Limits != nil {
+			m.Limits = nil
+		}
+		m.MarketLeverages = m.MarketLeverages[:0]
+		if m.CredentialRef != nil {
+			m.CredentialRef = nil
+		}
+		m.ApiKeyId = ""
+		if m.CanTrade != nil {
+			m.CanTrade = nil
+		}
+		if m.CanWithdraw != nil {
+			m.CanWithdraw = nil
+		}
+		if m.CanDeposit != nil {
+			m.CanDeposit = nil
+		}
+		m.IsReported = false
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.VenueUpdateTime != nil {
+			m.VenueUpdateTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_CommissionRates = nil
 		old_Limits = nil

@@ -3410,7 +3410,16 @@ func (m *BalanceDelta) UnmarshalVTUnsafe(dAtA []byte) error { return m.Unmarshal
 func (m *BalanceDelta) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ClearTime := m.ClearTime
 	if reuse {
-		*m = BalanceDelta{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Amount = ""
+		if m.ClearTime != nil {
+			m.ClearTime = nil
+		}
+		m.VenueReason = ""
+		m.Reason = 0
 	} else {
 		old_ClearTime = nil
 	}
@@ -3650,7 +3659,95 @@ func (m *Balance) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_CumulativeRealizedPnl := m.CumulativeRealizedPnl
 	old_SpotHedgingQuantity := m.SpotHedgingQuantity
 	if reuse {
-		*m = Balance{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.AssetId = ""
+		m.Wallet = ""
+		if m.MarketId != nil {
+			m.MarketId = nil
+		}
+		if m.WalletBalance != nil {
+			m.WalletBalance = nil
+		}
+		if m.Available != nil {
+			m.Available = nil
+		}
+		if m.Locked != nil {
+			m.Locked = nil
+		}
+		if m.Borrowed != nil {
+			m.Borrowed = nil
+		}
+		if m.AccruedInterest != nil {
+			m.AccruedInterest = nil
+		}
+		if m.Equity != nil {
+			m.Equity = nil
+		}
+		if m.IsolatedEquity != nil {
+			m.IsolatedEquity = nil
+		}
+		if m.UnrealizedPnl != nil {
+			m.UnrealizedPnl = nil
+		}
+		if m.ValueUsd != nil {
+			m.ValueUsd = nil
+		}
+		if m.CollateralValueUsd != nil {
+			m.CollateralValueUsd = nil
+		}
+		if m.InitialMargin != nil {
+			m.InitialMargin = nil
+		}
+		if m.MaintenanceMargin != nil {
+			m.MaintenanceMargin = nil
+		}
+		if m.MaxWithdrawAmount != nil {
+			m.MaxWithdrawAmount = nil
+		}
+		m.IsReported = false
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.LastDelta != nil {
+			m.LastDelta = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.CrossWalletBalance != nil {
+			m.CrossWalletBalance = nil
+		}
+		if m.CrossUnrealizedPnl != nil {
+			m.CrossUnrealizedPnl = nil
+		}
+		if m.CollateralEligible != nil {
+			m.CollateralEligible = nil
+		}
+		if m.CollateralEnabled != nil {
+			m.CollateralEnabled = nil
+		}
+		if m.AvailableToBorrow != nil {
+			m.AvailableToBorrow = nil
+		}
+		if m.SpotBorrowed != nil {
+			m.SpotBorrowed = nil
+		}
+		if m.Bonus != nil {
+			m.Bonus = nil
+		}
+		if m.CumulativeRealizedPnl != nil {
+			m.CumulativeRealizedPnl = nil
+		}
+		if m.SpotHedgingQuantity != nil {
+			m.SpotHedgingQuantity = nil
+		}
 	} else {
 		old_UpdateTime = nil
 		old_ReceiveTime = nil
@@ -5024,7 +5121,79 @@ func (m *MarginSummary) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_InitialMarginRatio := m.InitialMarginRatio
 	old_Ltv := m.Ltv
 	if reuse {
-		*m = MarginSummary{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.Wallet = ""
+		m.AssetId = ""
+		m.MarginMode = 0
+		if m.Equity != nil {
+			m.Equity = nil
+		}
+		if m.AdjustedEquity != nil {
+			m.AdjustedEquity = nil
+		}
+		if m.WalletBalance != nil {
+			m.WalletBalance = nil
+		}
+		if m.UnrealizedPnl != nil {
+			m.UnrealizedPnl = nil
+		}
+		if m.InitialMargin != nil {
+			m.InitialMargin = nil
+		}
+		if m.PositionInitialMargin != nil {
+			m.PositionInitialMargin = nil
+		}
+		if m.OpenOrderInitialMargin != nil {
+			m.OpenOrderInitialMargin = nil
+		}
+		if m.MaintenanceMargin != nil {
+			m.MaintenanceMargin = nil
+		}
+		if m.MarginRatio != nil {
+			m.MarginRatio = nil
+		}
+		m.VenueMarginRatio = ""
+		if m.AvailableForTrading != nil {
+			m.AvailableForTrading = nil
+		}
+		if m.AvailableForWithdrawal != nil {
+			m.AvailableForWithdrawal = nil
+		}
+		if m.Borrowed != nil {
+			m.Borrowed = nil
+		}
+		if m.AccruedInterest != nil {
+			m.AccruedInterest = nil
+		}
+		if m.CollateralValue != nil {
+			m.CollateralValue = nil
+		}
+		if m.CrossWalletBalance != nil {
+			m.CrossWalletBalance = nil
+		}
+		if m.CrossUnrealizedPnl != nil {
+			m.CrossUnrealizedPnl = nil
+		}
+		m.IsReported = false
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.InitialMarginRatio != nil {
+			m.InitialMarginRatio = nil
+		}
+		if m.Ltv != nil {
+			m.Ltv = nil
+		}
 	} else {
 		old_UpdateTime = nil
 		old_ReceiveTime = nil

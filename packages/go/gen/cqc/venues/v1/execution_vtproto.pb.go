@@ -8564,7 +8564,14 @@ func (m *MiscFee) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReu
 func (m *MiscFee) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Amount := m.Amount
 	if reuse {
-		*m = MiscFee{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.Amount != nil {
+			m.Amount = nil
+		}
+		m.FeeType = ""
 	} else {
 		old_Amount = nil
 	}
@@ -8720,7 +8727,29 @@ func (m *TradePrevention) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_PreventedExecutionPrice := m.PreventedExecutionPrice
 	old_PreventedExecutionQuoteQuantity := m.PreventedExecutionQuoteQuantity
 	if reuse {
-		*m = TradePrevention{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.VenuePreventionId = ""
+		if m.PreventedQuantity != nil {
+			m.PreventedQuantity = nil
+		}
+		if m.LastPreventedQuantity != nil {
+			m.LastPreventedQuantity = nil
+		}
+		m.TradeGroupId = ""
+		m.CounterVenueOrderId = ""
+		m.CounterVenueSymbol = ""
+		if m.PreventedExecutionQuantity != nil {
+			m.PreventedExecutionQuantity = nil
+		}
+		if m.PreventedExecutionPrice != nil {
+			m.PreventedExecutionPrice = nil
+		}
+		if m.PreventedExecutionQuoteQuantity != nil {
+			m.PreventedExecutionQuoteQuantity = nil
+		}
 	} else {
 		old_PreventedQuantity = nil
 		old_LastPreventedQuantity = nil
@@ -9175,7 +9204,16 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTReuse
 func (m *Party) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_PartyRoleQualifier := m.PartyRoleQualifier
 	if reuse {
-		*m = Party{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.PartyId = ""
+		m.PartyIdSource = ""
+		m.PartyRole = 0
+		if m.PartyRoleQualifier != nil {
+			m.PartyRoleQualifier = nil
+		}
 	} else {
 		old_PartyRoleQualifier = nil
 	}
@@ -9410,7 +9448,151 @@ func (m *ExecutionReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_MiscFees := len(m.MiscFees)
 	oldLen_Parties := len(m.Parties)
 	if reuse {
-		*m = ExecutionReport{MiscFees: m.MiscFees[:0], Parties: m.Parties[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.ExecutionId = ""
+		m.VenueExecutionId = ""
+		m.ExecType = 0
+		m.VenueExecType = ""
+		m.OrderStatus = 0
+		m.VenueOrderStatus = ""
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
+		m.ClientOrderId = ""
+		m.VenueOrderId = ""
+		m.OrigClientOrderId = ""
+		if m.VenueOrderListId != nil {
+			m.VenueOrderListId = nil
+		}
+		m.AccountId = ""
+		m.VenueId = ""
+		m.MarketId = ""
+		m.Side = 0
+		m.OrderType = 0
+		m.VenueOrderType = ""
+		m.OriginalOrderType = 0
+		m.TimeInForce = 0
+		m.PostOnly = false
+		if m.ExpireTime != nil {
+			m.ExpireTime = nil
+		}
+		if m.OrderQuantity != nil {
+			m.OrderQuantity = nil
+		}
+		if m.QuoteOrderQuantity != nil {
+			m.QuoteOrderQuantity = nil
+		}
+		if m.OrderPrice != nil {
+			m.OrderPrice = nil
+		}
+		if m.TriggerPrice != nil {
+			m.TriggerPrice = nil
+		}
+		m.TriggerPriceType = 0
+		if m.DisplayQuantity != nil {
+			m.DisplayQuantity = nil
+		}
+		if m.ActivationPrice != nil {
+			m.ActivationPrice = nil
+		}
+		if m.TrailingOffset != nil {
+			m.TrailingOffset = nil
+		}
+		m.TrailingOffsetType = 0
+		if m.TrailingTime != nil {
+			m.TrailingTime = nil
+		}
+		m.VenueTradeId = ""
+		if m.LastQuantity != nil {
+			m.LastQuantity = nil
+		}
+		if m.LastPrice != nil {
+			m.LastPrice = nil
+		}
+		if m.LastQuoteQuantity != nil {
+			m.LastQuoteQuantity = nil
+		}
+		m.CumQuantity = ""
+		if m.LeavesQuantity != nil {
+			m.LeavesQuantity = nil
+		}
+		if m.AvgPrice != nil {
+			m.AvgPrice = nil
+		}
+		if m.CumQuoteQuantity != nil {
+			m.CumQuoteQuantity = nil
+		}
+		if m.Commission != nil {
+			m.Commission = nil
+		}
+		m.CommissionType = 0
+		m.MiscFees = m.MiscFees[:0]
+		m.LiquiditySide = 0
+		if m.IsWorking != nil {
+			m.IsWorking = nil
+		}
+		if m.TransactTime != nil {
+			m.TransactTime = nil
+		}
+		if m.EventTime != nil {
+			m.EventTime = nil
+		}
+		if m.OrderCreateTime != nil {
+			m.OrderCreateTime = nil
+		}
+		if m.WorkingTime != nil {
+			m.WorkingTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		m.RejectReason = 0
+		m.ExpiryReason = 0
+		m.VenueReasonCode = ""
+		m.ReasonText = ""
+		m.SelfTradePreventionMode = 0
+		if m.TradePrevention != nil {
+			m.TradePrevention = nil
+		}
+		m.SpecialExecution = 0
+		if m.RefExecutionId != nil {
+			m.RefExecutionId = nil
+		}
+		m.RefVenueExecutionId = ""
+		m.VenuePositionId = ""
+		m.PositionSide = 0
+		m.ReduceOnly = false
+		m.ClosePosition = false
+		m.PriceProtect = false
+		if m.RealizedPnl != nil {
+			m.RealizedPnl = nil
+		}
+		if m.VenueStrategyId != nil {
+			m.VenueStrategyId = nil
+		}
+		if m.VenueStrategyType != nil {
+			m.VenueStrategyType = nil
+		}
+		m.Reconciliation = false
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.QuantityUnit = 0
+		m.Parties = m.Parties[:0]
+		m.VenueLedgerEntryId = ""
+		if m.VenueSequenceNumber != nil {
+			m.VenueSequenceNumber = nil
+		}
+		if m.SequenceTime != nil {
+			m.SequenceTime = nil
+		}
+		if m.IsAggressor != nil {
+			m.IsAggressor = nil
+		}
+		m.VenuePortfolioId = ""
 	} else {
 		old_ExpireTime = nil
 		old_TrailingTime = nil
@@ -12213,7 +12395,77 @@ func (m *OrderStatusReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OrderId := m.OrderId
 	old_QuoteQuantity := m.QuoteQuantity
 	if reuse {
-		*m = OrderStatusReport{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketId = ""
+		m.ClientOrderId = ""
+		m.VenueOrderId = ""
+		if m.VenueOrderListId != nil {
+			m.VenueOrderListId = nil
+		}
+		m.ContingencyType = 0
+		m.Side = 0
+		m.OrderType = 0
+		m.TimeInForce = 0
+		m.Status = 0
+		if m.Quantity != nil {
+			m.Quantity = nil
+		}
+		m.FilledQuantity = ""
+		if m.AvgPrice != nil {
+			m.AvgPrice = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.TriggerPrice != nil {
+			m.TriggerPrice = nil
+		}
+		m.TriggerPriceType = 0
+		if m.TrailingOffset != nil {
+			m.TrailingOffset = nil
+		}
+		if m.LimitOffset != nil {
+			m.LimitOffset = nil
+		}
+		m.TrailingOffsetType = 0
+		if m.DisplayQuantity != nil {
+			m.DisplayQuantity = nil
+		}
+		m.PostOnly = false
+		m.ReduceOnly = false
+		if m.ExpireTime != nil {
+			m.ExpireTime = nil
+		}
+		if m.AcceptTime != nil {
+			m.AcceptTime = nil
+		}
+		if m.TriggerTime != nil {
+			m.TriggerTime = nil
+		}
+		if m.LastUpdateTime != nil {
+			m.LastUpdateTime = nil
+		}
+		m.ReasonText = ""
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
+		m.VenueOrderStatus = ""
+		if m.QuoteQuantity != nil {
+			m.QuoteQuantity = nil
+		}
+		m.ClosePosition = false
+		m.PositionSide = 0
+		m.QuantityUnit = 0
 	} else {
 		old_ExpireTime = nil
 		old_AcceptTime = nil
@@ -13537,7 +13789,59 @@ func (m *FillReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OrderId := m.OrderId
 	old_VenueSequenceNumber := m.VenueSequenceNumber
 	if reuse {
-		*m = FillReport{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketId = ""
+		m.VenueOrderId = ""
+		m.ClientOrderId = ""
+		m.VenueTradeId = ""
+		m.Side = 0
+		if m.LastQuantity != nil {
+			m.LastQuantity = nil
+		}
+		m.LastPrice = ""
+		if m.LastQuoteQuantity != nil {
+			m.LastQuoteQuantity = nil
+		}
+		if m.Commission != nil {
+			m.Commission = nil
+		}
+		m.LiquiditySide = 0
+		m.VenuePositionId = ""
+		if m.TransactTime != nil {
+			m.TransactTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.VenueExecutionId = ""
+		if m.ExecutionId != nil {
+			m.ExecutionId = nil
+		}
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
+		if m.RealizedPnl != nil {
+			m.RealizedPnl = nil
+		}
+		m.PositionSide = 0
+		m.QuantityUnit = 0
+		m.VenueLedgerEntryId = ""
+		m.ExecType = 0
+		m.VenueExecType = ""
+		if m.SequenceTime != nil {
+			m.SequenceTime = nil
+		}
+		if m.VenueSequenceNumber != nil {
+			m.VenueSequenceNumber = nil
+		}
+		m.VenuePortfolioId = ""
 	} else {
 		old_Commission = nil
 		old_TransactTime = nil
@@ -14633,7 +14937,47 @@ func (m *PositionStatusReport) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_LiquidationPrice := m.LiquidationPrice
 	old_Notional := m.Notional
 	if reuse {
-		*m = PositionStatusReport{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.AccountId = ""
+		m.MarketId = ""
+		m.PositionSide = 0
+		m.SignedQuantity = ""
+		if m.AvgOpenPrice != nil {
+			m.AvgOpenPrice = nil
+		}
+		m.VenuePositionId = ""
+		if m.LastUpdateTime != nil {
+			m.LastUpdateTime = nil
+		}
+		if m.ReceiveTime != nil {
+			m.ReceiveTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.QuantityUnit = 0
+		m.MarginMode = 0
+		if m.Leverage != nil {
+			m.Leverage = nil
+		}
+		if m.MarkPrice != nil {
+			m.MarkPrice = nil
+		}
+		if m.LiquidationPrice != nil {
+			m.LiquidationPrice = nil
+		}
+		if m.UnrealizedPnl != nil {
+			m.UnrealizedPnl = nil
+		}
+		if m.IsolatedMargin != nil {
+			m.IsolatedMargin = nil
+		}
+		if m.Notional != nil {
+			m.Notional = nil
+		}
 	} else {
 		old_LastUpdateTime = nil
 		old_ReceiveTime = nil

@@ -5307,7 +5307,18 @@ func (m *PegInstructions) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_OffsetValue := m.OffsetValue
 	old_PeggedPrice := m.PeggedPrice
 	if reuse {
-		*m = PegInstructions{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.PegPriceType = 0
+		m.OffsetType = 0
+		if m.OffsetValue != nil {
+			m.OffsetValue = nil
+		}
+		if m.PeggedPrice != nil {
+			m.PeggedPrice = nil
+		}
 	} else {
 		old_OffsetValue = nil
 		old_PeggedPrice = nil
@@ -5508,7 +5519,22 @@ func (m *AttachedOrder) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_Quantity := m.Quantity
 	old_OrderId := m.OrderId
 	if reuse {
-		*m = AttachedOrder{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.TriggerPrice = ""
+		m.TriggerPriceType = 0
+		m.OrderType = 0
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.Quantity != nil {
+			m.Quantity = nil
+		}
+		if m.OrderId != nil {
+			m.OrderId = nil
+		}
 	} else {
 		old_Price = nil
 		old_Quantity = nil
@@ -5795,7 +5821,23 @@ func (m *OrderFill) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TransactTime := m.TransactTime
 	old_ExecutionId := m.ExecutionId
 	if reuse {
-		*m = OrderFill{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.ExecutionId != nil {
+			m.ExecutionId = nil
+		}
+		m.VenueTradeId = ""
+		m.Quantity = ""
+		m.Price = ""
+		if m.Commission != nil {
+			m.Commission = nil
+		}
+		m.LiquiditySide = 0
+		if m.TransactTime != nil {
+			m.TransactTime = nil
+		}
 	} else {
 		old_Commission = nil
 		old_TransactTime = nil
@@ -6173,7 +6215,152 @@ func (m *Order) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_Commissions := len(m.Commissions)
 	oldLen_Fills := len(m.Fills)
 	if reuse {
-		*m = Order{Commissions: m.Commissions[:0], Fills: m.Fills[:0], LinkedOrderIds: m.LinkedOrderIds[:0], Tags: m.Tags[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.OrderId = ""
+		m.ClientOrderId = ""
+		m.VenueOrderId = ""
+		m.OrigClientOrderId = ""
+		if m.VenueOrderListId != nil {
+			m.VenueOrderListId = nil
+		}
+		m.ContingencyType = 0
+		if m.ParentOrderId != nil {
+			m.ParentOrderId = nil
+		}
+		m.LinkedOrderIds = m.LinkedOrderIds[:0]
+		m.TraderId = ""
+		m.StrategyId = ""
+		m.ExecAlgorithmId = ""
+		if m.ExecAlgorithmParams != nil {
+			m.ExecAlgorithmParams = nil
+		}
+		m.Tags = m.Tags[:0]
+		if m.VenueStrategyId != nil {
+			m.VenueStrategyId = nil
+		}
+		if m.VenueStrategyType != nil {
+			m.VenueStrategyType = nil
+		}
+		m.AccountId = ""
+		m.VenueId = ""
+		m.MarketId = ""
+		m.Side = 0
+		m.OrderType = 0
+		m.VenueOrderType = ""
+		m.TimeInForce = 0
+		if m.ExpireTime != nil {
+			m.ExpireTime = nil
+		}
+		if m.Quantity != nil {
+			m.Quantity = nil
+		}
+		m.QuantityUnit = 0
+		if m.QuoteQuantity != nil {
+			m.QuoteQuantity = nil
+		}
+		if m.Price != nil {
+			m.Price = nil
+		}
+		if m.TriggerPrice != nil {
+			m.TriggerPrice = nil
+		}
+		m.TriggerPriceType = 0
+		m.TriggerDirection = 0
+		if m.ActivationPrice != nil {
+			m.ActivationPrice = nil
+		}
+		if m.TrailingOffset != nil {
+			m.TrailingOffset = nil
+		}
+		m.TrailingOffsetType = 0
+		if m.LimitOffset != nil {
+			m.LimitOffset = nil
+		}
+		if m.TrailingTime != nil {
+			m.TrailingTime = nil
+		}
+		if m.DisplayQuantity != nil {
+			m.DisplayQuantity = nil
+		}
+		m.PostOnly = false
+		m.ReduceOnly = false
+		m.ClosePosition = false
+		m.PriceProtect = false
+		if m.Peg != nil {
+			m.Peg = nil
+		}
+		m.SelfTradePreventionMode = 0
+		if m.PreventedQuantity != nil {
+			m.PreventedQuantity = nil
+		}
+		m.PositionSide = 0
+		m.MarginMode = 0
+		if m.Leverage != nil {
+			m.Leverage = nil
+		}
+		m.Status = 0
+		m.PreviousStatus = 0
+		m.FilledQuantity = ""
+		if m.LeavesQuantity != nil {
+			m.LeavesQuantity = nil
+		}
+		if m.AvgFillPrice != nil {
+			m.AvgFillPrice = nil
+		}
+		if m.CumQuoteQuantity != nil {
+			m.CumQuoteQuantity = nil
+		}
+		m.Commissions = m.Commissions[:0]
+		m.Fills = m.Fills[:0]
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.SubmitTime != nil {
+			m.SubmitTime = nil
+		}
+		if m.VenueCreateTime != nil {
+			m.VenueCreateTime = nil
+		}
+		if m.WorkingTime != nil {
+			m.WorkingTime = nil
+		}
+		if m.TriggerTime != nil {
+			m.TriggerTime = nil
+		}
+		if m.LastFillTime != nil {
+			m.LastFillTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.CloseTime != nil {
+			m.CloseTime = nil
+		}
+		m.RejectReason = 0
+		m.ExpiryReason = 0
+		m.VenueReasonCode = ""
+		m.ReasonText = ""
+		if m.RequestId != nil {
+			m.RequestId = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		if m.MinQuantity != nil {
+			m.MinQuantity = nil
+		}
+		if m.MaxSlippage != nil {
+			m.MaxSlippage = nil
+		}
+		if m.TakeProfit != nil {
+			m.TakeProfit = nil
+		}
+		if m.StopLoss != nil {
+			m.StopLoss = nil
+		}
 	} else {
 		old_ExpireTime = nil
 		old_TrailingTime = nil
@@ -9044,7 +9231,25 @@ func (m *OrderList) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_TransactTime := m.TransactTime
 	old_SourceRecord := m.SourceRecord
 	if reuse {
-		*m = OrderList{OrderIds: m.OrderIds[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.VenueOrderListId = ""
+		m.ListClientOrderId = ""
+		m.AccountId = ""
+		m.MarketId = ""
+		m.ContingencyType = 0
+		m.ListStatusType = 0
+		m.ListOrderStatus = 0
+		m.OrderIds = m.OrderIds[:0]
+		m.RejectReason = 0
+		if m.TransactTime != nil {
+			m.TransactTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
 	} else {
 		old_TransactTime = nil
 		old_SourceRecord = nil

@@ -2202,7 +2202,52 @@ func (m *VenueAssetNetwork) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MinConfirmations := m.MinConfirmations
 	old_UnlockConfirmations := m.UnlockConfirmations
 	if reuse {
-		*m = VenueAssetNetwork{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.NetworkCode = ""
+		if m.ChainId != nil {
+			m.ChainId = nil
+		}
+		if m.DeploymentId != nil {
+			m.DeploymentId = nil
+		}
+		m.ContractAddress = ""
+		m.IsDefault = false
+		m.DepositEnabled = false
+		m.WithdrawEnabled = false
+		if m.WithdrawFee != nil {
+			m.WithdrawFee = nil
+		}
+		if m.FeeAssetId != nil {
+			m.FeeAssetId = nil
+		}
+		if m.MinWithdrawAmount != nil {
+			m.MinWithdrawAmount = nil
+		}
+		if m.MaxWithdrawAmount != nil {
+			m.MaxWithdrawAmount = nil
+		}
+		if m.WithdrawIncrement != nil {
+			m.WithdrawIncrement = nil
+		}
+		if m.MinDepositAmount != nil {
+			m.MinDepositAmount = nil
+		}
+		if m.MinConfirmations != nil {
+			m.MinConfirmations = nil
+		}
+		if m.UnlockConfirmations != nil {
+			m.UnlockConfirmations = nil
+		}
+		m.MemoRequired = false
+		m.AddressRegex = ""
+		m.MemoRegex = ""
+		if m.EstimatedArrival != nil {
+			m.EstimatedArrival = nil
+		}
+		m.Busy = false
 	} else {
 		old_EstimatedArrival = nil
 		old_ChainId = nil
@@ -3008,7 +3053,61 @@ func (m *VenueAsset) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_AutoExchangeThreshold := m.AutoExchangeThreshold
 	oldLen_Networks := len(m.Networks)
 	if reuse {
-		*m = VenueAsset{Networks: m.Networks[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.VenueAssetId = ""
+		m.VenueId = ""
+		m.AssetId = ""
+		m.VenueCode = ""
+		m.VenueName = ""
+		if m.VenueNumericId != nil {
+			m.VenueNumericId = nil
+		}
+		if m.VenueTokenId != nil {
+			m.VenueTokenId = nil
+		}
+		if m.UnitMultiplier != nil {
+			m.UnitMultiplier = nil
+		}
+		if m.Precision != nil {
+			m.Precision = nil
+		}
+		if m.LedgerDecimals != nil {
+			m.LedgerDecimals = nil
+		}
+		m.Networks = m.Networks[:0]
+		if m.DepositEnabled != nil {
+			m.DepositEnabled = nil
+		}
+		if m.WithdrawEnabled != nil {
+			m.WithdrawEnabled = nil
+		}
+		if m.CollateralEnabled != nil {
+			m.CollateralEnabled = nil
+		}
+		if m.CollateralRatio != nil {
+			m.CollateralRatio = nil
+		}
+		if m.Borrowable != nil {
+			m.Borrowable = nil
+		}
+		if m.AutoExchangeThreshold != nil {
+			m.AutoExchangeThreshold = nil
+		}
+		m.IsCanonical = false
+		m.Status = 0
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.Etag = ""
 	} else {
 		old_CreateTime = nil
 		old_UpdateTime = nil

@@ -2457,7 +2457,16 @@ func (m *RateLimit) UnmarshalVTUnsafe(dAtA []byte) error { return m.UnmarshalVTR
 // reused (see packages/go/cqccodec.Reuse: what m held before, including its sub-messages, is overwritten).
 func (m *RateLimit) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	if reuse {
-		*m = RateLimit{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Type = 0
+		m.Interval = 0
+		m.IntervalNum = 0
+		m.Limit = 0
+		m.Scope = 0
+		m.Api = ""
 	}
 	ascii := vtwire.ASCII(dAtA)
 	l := len(dAtA)
@@ -2680,7 +2689,22 @@ func (m *ExchangeFilters) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_MaxNumIcebergOrders := m.MaxNumIcebergOrders
 	old_MaxNumOrderLists := m.MaxNumOrderLists
 	if reuse {
-		*m = ExchangeFilters{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		if m.MaxNumOrders != nil {
+			m.MaxNumOrders = nil
+		}
+		if m.MaxNumAlgoOrders != nil {
+			m.MaxNumAlgoOrders = nil
+		}
+		if m.MaxNumIcebergOrders != nil {
+			m.MaxNumIcebergOrders = nil
+		}
+		if m.MaxNumOrderLists != nil {
+			m.MaxNumOrderLists = nil
+		}
 	} else {
 		old_MaxNumOrders = nil
 		old_MaxNumAlgoOrders = nil
@@ -2843,7 +2867,18 @@ func (m *VenueContract) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	old_ChainId := m.ChainId
 	old_CreationBlock := m.CreationBlock
 	if reuse {
-		*m = VenueContract{}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.Role = ""
+		m.Address = ""
+		if m.ChainId != nil {
+			m.ChainId = nil
+		}
+		if m.CreationBlock != nil {
+			m.CreationBlock = nil
+		}
 	} else {
 		old_ChainId = nil
 		old_CreationBlock = nil
@@ -3074,7 +3109,55 @@ func (m *Venue) UnmarshalVTReuse(dAtA []byte, reuse bool) error {
 	oldLen_Contracts := len(m.Contracts)
 	oldLen_RateLimits := len(m.RateLimits)
 	if reuse {
-		*m = Venue{Contracts: m.Contracts[:0], RateLimits: m.RateLimits[:0], SupportedChainIds: m.SupportedChainIds[:0], SupportedAccountTypes: m.SupportedAccountTypes[:0], SupportedMarginModes: m.SupportedMarginModes[:0], SupportedPositionModes: m.SupportedPositionModes[:0], ApiUrls: m.ApiUrls[:0]}
+		m.sizeCache = 0
+		if m.unknownFields != nil {
+			m.unknownFields = nil
+		}
+		m.VenueId = ""
+		m.Name = ""
+		m.Slug = ""
+		m.Type = 0
+		m.Environment = 0
+		m.Status = 0
+		m.StatusReason = ""
+		if m.ParentVenueId != nil {
+			m.ParentVenueId = nil
+		}
+		if m.ChainId != nil {
+			m.ChainId = nil
+		}
+		m.SupportedChainIds = m.SupportedChainIds[:0]
+		m.Contracts = m.Contracts[:0]
+		m.RateLimits = m.RateLimits[:0]
+		if m.ExchangeFilters != nil {
+			m.ExchangeFilters = nil
+		}
+		m.SupportedAccountTypes = m.SupportedAccountTypes[:0]
+		m.SupportedMarginModes = m.SupportedMarginModes[:0]
+		m.SupportedPositionModes = m.SupportedPositionModes[:0]
+		if m.CcxtId != nil {
+			m.CcxtId = nil
+		}
+		if m.CoingeckoId != nil {
+			m.CoingeckoId = nil
+		}
+		if m.TardisId != nil {
+			m.TardisId = nil
+		}
+		m.WebsiteUrl = ""
+		m.DocsUrl = ""
+		m.ApiUrls = m.ApiUrls[:0]
+		m.Timezone = ""
+		if m.CreateTime != nil {
+			m.CreateTime = nil
+		}
+		if m.UpdateTime != nil {
+			m.UpdateTime = nil
+		}
+		if m.SourceRecord != nil {
+			m.SourceRecord = nil
+		}
+		m.Etag = ""
 	} else {
 		old_ExchangeFilters = nil
 		old_CreateTime = nil
