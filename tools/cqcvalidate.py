@@ -1546,14 +1546,20 @@ class MessageEmitter:
                 # the rules run on the items where the field is set: a value other than the default is set, so
                 # with as many values other than the default as items with the field set, no default is set
                 default = {"str": "''", "int": "0", "uint": "0", "bool": "False"}[ft.kind]
+                # (when the first item has the field set, try first whether every item has a value other than
+                # the default: then every item has it set, and no HasField call is needed)
                 has = f"_column(cols, ('has', {fd.name!r}), items, _methodcaller('HasField', {fd.name!r}))"
-                tests.append(f"_set = sum({has})")
-                tests.append("if _set:")
-                tests.append(f"    _values = list(filter(None, {values}))")
-                tests.append(f"    if not all(map({table}.__getitem__, _values)):")
+                tests.append(f"if items[0].HasField({fd.name!r}) and all({values}):")
+                tests.append(f"    if not all(map({table}.__getitem__, {values})):")
                 tests.append("        return False")
-                tests.append(f"    if len(_values) != _set and not {table}[{default}]:")
-                tests.append("        return False")
+                tests.append("else:")
+                tests.append(f"    _set = sum({has})")
+                tests.append("    if _set:")
+                tests.append(f"        _values = list(filter(None, {values}))")
+                tests.append(f"        if not all(map({table}.__getitem__, _values)):")
+                tests.append("            return False")
+                tests.append(f"        if len(_values) != _set and not {table}[{default}]:")
+                tests.append("            return False")
             else:
                 tests.append(f"if not all(map({table}.__getitem__, {values})):")
                 tests.append("    return False")

@@ -362,22 +362,30 @@ _K_cqc_markets_v1_AmmPoolToken__asset_manager_address = _Memo(_k_cqc_markets_v1_
 def _b_cqc_markets_v1_AmmPoolToken(items, cols):
     if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
         return False
-    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _values)):
+    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__weight['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__weight['']:
+                return False
     if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, _column(cols, ('get', 'rate_provider_address'), items, _attrgetter('rate_provider_address')))):
         return False
-    _set = sum(_column(cols, ('has', 'scaling_factor'), items, _methodcaller('HasField', 'scaling_factor')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _values)):
+    if items[0].HasField('scaling_factor') and all(_column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__scaling_factor['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'scaling_factor'), items, _methodcaller('HasField', 'scaling_factor')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__scaling_factor['']:
+                return False
     if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, _column(cols, ('get', 'asset_manager_address'), items, _attrgetter('asset_manager_address')))):
         return False
     return True
@@ -426,34 +434,50 @@ _K_cqc_markets_v1_AmmPoolTokenState__oracle_price = _Memo(_k_cqc_markets_v1_AmmP
 def _b_cqc_markets_v1_AmmPoolTokenState(items, cols):
     if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
         return False
-    _set = sum(_column(cols, ('has', 'balance'), items, _methodcaller('HasField', 'balance')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'balance'), items, _attrgetter('balance'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _values)):
+    if items[0].HasField('balance') and all(_column(cols, ('get', 'balance'), items, _attrgetter('balance'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _column(cols, ('get', 'balance'), items, _attrgetter('balance')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__balance['']:
+    else:
+        _set = sum(_column(cols, ('has', 'balance'), items, _methodcaller('HasField', 'balance')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'balance'), items, _attrgetter('balance'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__balance['']:
+                return False
+    if items[0].HasField('managed_balance') and all(_column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance')))):
             return False
-    _set = sum(_column(cols, ('has', 'managed_balance'), items, _methodcaller('HasField', 'managed_balance')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _values)):
+    else:
+        _set = sum(_column(cols, ('has', 'managed_balance'), items, _methodcaller('HasField', 'managed_balance')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__managed_balance['']:
+                return False
+    if items[0].HasField('rate') and all(_column(cols, ('get', 'rate'), items, _attrgetter('rate'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _column(cols, ('get', 'rate'), items, _attrgetter('rate')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__managed_balance['']:
+    else:
+        _set = sum(_column(cols, ('has', 'rate'), items, _methodcaller('HasField', 'rate')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'rate'), items, _attrgetter('rate'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__rate['']:
+                return False
+    if items[0].HasField('oracle_price') and all(_column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price')))):
             return False
-    _set = sum(_column(cols, ('has', 'rate'), items, _methodcaller('HasField', 'rate')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'rate'), items, _attrgetter('rate'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__rate['']:
-            return False
-    _set = sum(_column(cols, ('has', 'oracle_price'), items, _methodcaller('HasField', 'oracle_price')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))))
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__oracle_price['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'oracle_price'), items, _methodcaller('HasField', 'oracle_price')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))))
+            if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__oracle_price['']:
+                return False
     return True
 
 
@@ -520,20 +544,28 @@ _K_cqc_markets_v1_ImpactPrice__ask_price = _Memo(_k_cqc_markets_v1_ImpactPrice__
 def _b_cqc_markets_v1_ImpactPrice(items, cols):
     if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, _column(cols, ('get', 'notional'), items, _attrgetter('notional')))):
         return False
-    _set = sum(_column(cols, ('has', 'bid_price'), items, _methodcaller('HasField', 'bid_price')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))))
-        if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _values)):
+    if items[0].HasField('bid_price') and all(_column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))):
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__bid_price['']:
+    else:
+        _set = sum(_column(cols, ('has', 'bid_price'), items, _methodcaller('HasField', 'bid_price')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))))
+            if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__bid_price['']:
+                return False
+    if items[0].HasField('ask_price') and all(_column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))):
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price')))):
             return False
-    _set = sum(_column(cols, ('has', 'ask_price'), items, _methodcaller('HasField', 'ask_price')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))))
-        if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__ask_price['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'ask_price'), items, _methodcaller('HasField', 'ask_price')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))))
+            if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__ask_price['']:
+                return False
     return True
 
 
@@ -574,22 +606,30 @@ def _k_cqc_markets_v1_IndexConstituent__venue_symbol(v):
 _K_cqc_markets_v1_IndexConstituent__venue_symbol = _Memo(_k_cqc_markets_v1_IndexConstituent__venue_symbol)
 
 def _b_cqc_markets_v1_IndexConstituent(items, cols):
-    _set = sum(_column(cols, ('has', 'market_id'), items, _methodcaller('HasField', 'market_id')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))
-        if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _values)):
+    if items[0].HasField('market_id') and all(_column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))):
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__market_id['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'market_id'), items, _methodcaller('HasField', 'market_id')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))
+            if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__market_id['']:
+                return False
     if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, _column(cols, ('get', 'source_name'), items, _attrgetter('source_name')))):
         return False
-    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
-        if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _values)):
+    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__weight['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__weight['']:
+                return False
     if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol')))):
         return False
     return True
@@ -622,20 +662,28 @@ _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold = _Memo(_k_cqc_markets_v1
 def _b_cqc_markets_v1_MarginAsset(items, cols):
     if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
         return False
-    _set = sum(_column(cols, ('has', 'collateral_ratio'), items, _methodcaller('HasField', 'collateral_ratio')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))))
-        if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _values)):
+    if items[0].HasField('collateral_ratio') and all(_column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))):
+        if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__collateral_ratio['']:
+    else:
+        _set = sum(_column(cols, ('has', 'collateral_ratio'), items, _methodcaller('HasField', 'collateral_ratio')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))))
+            if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__collateral_ratio['']:
+                return False
+    if items[0].HasField('auto_exchange_threshold') and all(_column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))):
+        if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold')))):
             return False
-    _set = sum(_column(cols, ('has', 'auto_exchange_threshold'), items, _methodcaller('HasField', 'auto_exchange_threshold')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))))
-        if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'auto_exchange_threshold'), items, _methodcaller('HasField', 'auto_exchange_threshold')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))))
+            if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold['']:
+                return False
     return True
 
 
@@ -678,13 +726,17 @@ def _b_cqc_markets_v1_OrderBookLevel(items, cols):
         return False
     if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, _column(cols, ('get', 'size'), items, _attrgetter('size')))):
         return False
-    _set = sum(_column(cols, ('has', 'order_id'), items, _methodcaller('HasField', 'order_id')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))))
-        if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _values)):
+    if items[0].HasField('order_id') and all(_column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))):
+        if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id')))):
             return False
-        if len(_values) != _set and not _K_cqc_markets_v1_OrderBookLevel__order_id['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'order_id'), items, _methodcaller('HasField', 'order_id')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))))
+            if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_markets_v1_OrderBookLevel__order_id['']:
+                return False
     if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, _column(cols, ('get', 'action'), items, _attrgetter('action')))):
         return False
     return True
@@ -775,41 +827,61 @@ def _b_cqc_portfolio_v1_PortfolioBalance(items, cols):
         return False
     if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, _column(cols, ('get', 'total'), items, _attrgetter('total')))):
         return False
-    _set = sum(_column(cols, ('has', 'borrowed'), items, _methodcaller('HasField', 'borrowed')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))))
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _values)):
+    if items[0].HasField('borrowed') and all(_column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed')))):
             return False
-        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__borrowed['']:
+    else:
+        _set = sum(_column(cols, ('has', 'borrowed'), items, _methodcaller('HasField', 'borrowed')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))))
+            if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__borrowed['']:
+                return False
+    if items[0].HasField('accrued_interest') and all(_column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest')))):
             return False
-    _set = sum(_column(cols, ('has', 'accrued_interest'), items, _methodcaller('HasField', 'accrued_interest')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))))
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _values)):
+    else:
+        _set = sum(_column(cols, ('has', 'accrued_interest'), items, _methodcaller('HasField', 'accrued_interest')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))))
+            if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest['']:
+                return False
+    if items[0].HasField('value') and all(_column(cols, ('get', 'value'), items, _attrgetter('value'))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _column(cols, ('get', 'value'), items, _attrgetter('value')))):
             return False
-        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest['']:
+    else:
+        _set = sum(_column(cols, ('has', 'value'), items, _methodcaller('HasField', 'value')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'value'), items, _attrgetter('value'))))
+            if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__value['']:
+                return False
+    if items[0].HasField('price') and all(_column(cols, ('get', 'price'), items, _attrgetter('price'))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _column(cols, ('get', 'price'), items, _attrgetter('price')))):
             return False
-    _set = sum(_column(cols, ('has', 'value'), items, _methodcaller('HasField', 'value')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'value'), items, _attrgetter('value'))))
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _values)):
+    else:
+        _set = sum(_column(cols, ('has', 'price'), items, _methodcaller('HasField', 'price')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'price'), items, _attrgetter('price'))))
+            if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__price['']:
+                return False
+    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
             return False
-        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__value['']:
-            return False
-    _set = sum(_column(cols, ('has', 'price'), items, _methodcaller('HasField', 'price')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'price'), items, _attrgetter('price'))))
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__price['']:
-            return False
-    _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _values)):
-            return False
-        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__weight['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__weight['']:
+                return False
     return True
 
 
@@ -900,13 +972,17 @@ def _b_cqc_venues_v1_MarketLeverage(items, cols):
         return False
     if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, _column(cols, ('get', 'long_leverage'), items, _attrgetter('long_leverage')))):
         return False
-    _set = sum(_column(cols, ('has', 'short_leverage'), items, _methodcaller('HasField', 'short_leverage')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))))
-        if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _values)):
+    if items[0].HasField('short_leverage') and all(_column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))):
+        if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage')))):
             return False
-        if len(_values) != _set and not _K_cqc_venues_v1_MarketLeverage__short_leverage['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'short_leverage'), items, _methodcaller('HasField', 'short_leverage')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))))
+            if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_venues_v1_MarketLeverage__short_leverage['']:
+                return False
     if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, _column(cols, ('get', 'margin_mode'), items, _attrgetter('margin_mode')))):
         return False
     return True
@@ -953,13 +1029,17 @@ def _b_cqc_venues_v1_Party(items, cols):
         return False
     if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, _column(cols, ('get', 'party_role'), items, _attrgetter('party_role')))):
         return False
-    _set = sum(_column(cols, ('has', 'party_role_qualifier'), items, _methodcaller('HasField', 'party_role_qualifier')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))))
-        if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _values)):
+    if items[0].HasField('party_role_qualifier') and all(_column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))):
+        if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier')))):
             return False
-        if len(_values) != _set and not _K_cqc_venues_v1_Party__party_role_qualifier[0]:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'party_role_qualifier'), items, _methodcaller('HasField', 'party_role_qualifier')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))))
+            if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_venues_v1_Party__party_role_qualifier[0]:
+                return False
     return True
 
 
@@ -1062,13 +1142,17 @@ def _b_cqc_venues_v1_VenueContract(items, cols):
         return False
     if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, _column(cols, ('get', 'address'), items, _attrgetter('address')))):
         return False
-    _set = sum(_column(cols, ('has', 'chain_id'), items, _methodcaller('HasField', 'chain_id')))
-    if _set:
-        _values = list(filter(None, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))))
-        if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _values)):
+    if items[0].HasField('chain_id') and all(_column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))):
+        if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id')))):
             return False
-        if len(_values) != _set and not _K_cqc_venues_v1_VenueContract__chain_id['']:
-            return False
+    else:
+        _set = sum(_column(cols, ('has', 'chain_id'), items, _methodcaller('HasField', 'chain_id')))
+        if _set:
+            _values = list(filter(None, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))))
+            if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _values)):
+                return False
+            if len(_values) != _set and not _K_cqc_venues_v1_VenueContract__chain_id['']:
+                return False
     return True
 
 
