@@ -13,6 +13,7 @@ import math
 import operator
 import re
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 __all__ = ["EvaluationError", "clear_memos"]
@@ -275,12 +276,17 @@ def _stem_search(pattern: Any, stems: tuple[str, ...]) -> _Memo:
     return _Memo(lambda text: _any_stem(text, stems) and search(text) is not None)
 
 
-def _column(cache: dict[Any, list[Any]], key: Any, items: list[Any], getter: Any) -> list[Any]:
-    """``[getter(item) for item in items]``, kept in ``cache`` under ``key``: the generated code of one message
-    reads a field (or has()) of the items of a list once, however many rules use it."""
+def _column(cache: dict[Any, list[Any]], key: tuple[str, str], items: list[Any], getter: Any) -> list[Any]:
+    """``[getter(item) for item in items]``, kept in ``cache`` under ``key`` (``("get" or "has", field)``): the
+    generated code of one message reads a field (or has()) of the items of a list once, however many rules use
+    it. has() calls the items' class's HasField directly (a third of the cost of ``methodcaller``)."""
     column = cache.get(key)
     if column is None:
-        column = cache[key] = list(map(getter, items))
+        if key[0] == "has" and items:
+            column = list(map(type(items[0]).HasField, items, repeat(key[1])))
+        else:
+            column = list(map(getter, items))
+        cache[key] = column
     return column
 
 
