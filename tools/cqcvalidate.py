@@ -1836,6 +1836,11 @@ class MessageEmitter:
             lines.append(f"    _K_{name} = {{}}")
         lines.extend(rule_lines)
         lines.extend(sorted_lines)
+        # m.HasField looked up once: an attribute of a upb message costs more than the call itself
+        has_field = re.compile(r"(?<![\w.])m\.HasField\(")
+        if sum(len(has_field.findall(line)) for line in lines) > 1:
+            lines[body_start:] = [has_field.sub("_hf(", line) for line in lines[body_start:]]
+            lines.insert(body_start, "    _hf = m.HasField")
         if len(lines) == body_start:
             lines.append("    pass")
         return lines

@@ -1158,6 +1158,7 @@ def _b_cqc_venues_v1_VenueContract(items, cols):
 
 def _m_cqc_assets_v1_Asset(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -1179,25 +1180,25 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('precision'):
+    if _hf('precision'):
         v = m.precision
         if v > 36:
             out.append((q + 'precision', 'uint32.lte', 'must be less than or equal to 36'))
-    _h_native_chain_id = m.HasField('native_chain_id')
+    _h_native_chain_id = _hf('native_chain_id')
     if _h_native_chain_id:
         v = m.native_chain_id
         if not _C0[v]:
             out.append((q + 'native_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
-    _h_iso4217_code = m.HasField('iso4217_code')
+    _h_iso4217_code = _hf('iso4217_code')
     if _h_iso4217_code:
         v = m.iso4217_code
         if not _M68[v]:
             out.append((q + 'iso4217_code', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
-    if m.HasField('peg_currency'):
+    if _hf('peg_currency'):
         v = m.peg_currency
         if not _M68[v]:
             out.append((q + 'peg_currency', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
-    if m.HasField('isin'):
+    if _hf('isin'):
         v = m.isin
         if not _M30[v]:
             out.append((q + 'isin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`'))
@@ -1206,17 +1207,17 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         out.append((q + 'issuer', 'string.max_len', 'must be at most 200 characters'))
     if not _C7[v]:
         out.append((q + 'issuer', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_total_supply = m.HasField('total_supply')
+    _h_total_supply = _hf('total_supply')
     if _h_total_supply:
         v = m.total_supply
         if not _C2[v]:
             out.append((q + 'total_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_circulating_supply = m.HasField('circulating_supply')
+    _h_circulating_supply = _hf('circulating_supply')
     if _h_circulating_supply:
         v = m.circulating_supply
         if not _C2[v]:
             out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_max_supply = m.HasField('max_supply')
+    _h_max_supply = _hf('max_supply')
     if _h_max_supply:
         v = m.max_supply
         if not _C2[v]:
@@ -1254,7 +1255,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.whitepaper_url:
         v = m.whitepaper_url
@@ -1289,7 +1290,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     v = m.hashing_algorithm
     if len(v) > 64:
         out.append((q + 'hashing_algorithm', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('country_origin'):
+    if _hf('country_origin'):
         v = m.country_origin
         if not _M70[v]:
             out.append((q + 'country_origin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}$`'))
@@ -1310,6 +1311,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
 
 def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_deployment_id = m.deployment_id
     if not _C1[v]:
         out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
@@ -1328,7 +1330,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         v = m.address
         if not _M33[v]:
             out.append((q + 'address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
-    if m.HasField('decimals'):
+    if _hf('decimals'):
         v = m.decimals
         if v > 36:
             out.append((q + 'decimals', 'uint32.lte', 'must be less than or equal to 36'))
@@ -1347,7 +1349,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         v = m.bridge_name
         if not _M6[v]:
             out.append((q + 'bridge_name', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    _h_source_deployment_id = m.HasField('source_deployment_id')
+    _h_source_deployment_id = _hf('source_deployment_id')
     if _h_source_deployment_id:
         v = m.source_deployment_id
         if not _C1[v]:
@@ -1383,7 +1385,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
@@ -1462,10 +1464,11 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
 
 def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.protocol
     if not _M6[v]:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    if m.HasField('chain_id'):
+    if _hf('chain_id'):
         v = m.chain_id
         if not _C0[v]:
             out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
@@ -1474,17 +1477,17 @@ def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
         out.append((q + 'category_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 64:
         out.append((q + 'category_id', 'string.max_len', 'must be at most 64 characters'))
-    _h_ltv = m.HasField('ltv')
+    _h_ltv = _hf('ltv')
     if _h_ltv:
         v = m.ltv
         if not _C15[v]:
             out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    _h_liquidation_threshold = _hf('liquidation_threshold')
     if _h_liquidation_threshold:
         v = m.liquidation_threshold
         if not _C15[v]:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('liquidation_bonus'):
+    if _hf('liquidation_bonus'):
         v = m.liquidation_bonus
         if not _C15[v]:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -1496,17 +1499,18 @@ def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
 
 def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.group_id
     if not _C28[v]:
         out.append((q + 'group_id', 'cqc.id', 'must be an id of the form grp_<26-character upper-case ULID>'))
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('deployment_id'):
+    if _hf('deployment_id'):
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    if m.HasField('weight'):
+    if _hf('weight'):
         v = m.weight
         if not _C2[v]:
             out.append((q + 'weight', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -1518,14 +1522,15 @@ def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_add_time = m.HasField('add_time')
-    _h_remove_time = m.HasField('remove_time')
+    _h_add_time = _hf('add_time')
+    _h_remove_time = _hf('remove_time')
     if not (((not _h_remove_time) or (not _h_add_time)) or (_tns(m.remove_time) > _tns(m.add_time))):
         out.append((p, 'asset_group_member.remove_after_add', 'remove_time must be after add_time'))
 
 
 def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.identifier_id
     if not _C27[v]:
         out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form aid_<26-character upper-case ULID>'))
@@ -1544,16 +1549,16 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
         v = m.secondary_value
         if not _M33[v]:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
-    _h_venue_id = m.HasField('venue_id')
+    _h_venue_id = _hf('venue_id')
     if _h_venue_id:
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if m.HasField('chain_id'):
+    if _hf('chain_id'):
         v = m.chain_id
         if not _C0[v]:
             out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
-    if m.HasField('deployment_id'):
+    if _hf('deployment_id'):
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
@@ -1565,11 +1570,11 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
         out.append((q + 'source_name', 'string.max_len', 'must be at most 200 characters'))
     if not _C7[v]:
         out.append((q + 'source_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('source_decimals'):
+    if _hf('source_decimals'):
         v = m.source_decimals
         if v > 36:
             out.append((q + 'source_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('confidence'):
+    if _hf('confidence'):
         v = m.confidence
         if not _C15[v]:
             out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -1577,18 +1582,18 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
         v = m.redirect_to
         if not _M60[v]:
             out.append((q + 'redirect_to', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,512}$`'))
-    _h_redirect_asset_id = m.HasField('redirect_asset_id')
+    _h_redirect_asset_id = _hf('redirect_asset_id')
     if _h_redirect_asset_id:
         v = m.redirect_asset_id
         if not _C3[v]:
             out.append((q + 'redirect_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    _h_valid_from_time = m.HasField('valid_from_time')
-    _h_valid_to_time = m.HasField('valid_to_time')
+    _h_valid_from_time = _hf('valid_from_time')
+    _h_valid_to_time = _hf('valid_to_time')
     if not ((_f_source != 8) or _h_venue_id):
         out.append((p, 'asset_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
     if not (((not _h_valid_from_time) or (not _h_valid_to_time)) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
@@ -1605,6 +1610,7 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
 
 def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.flag_id
     if not _C26[v]:
         out.append((q + 'flag_id', 'cqc.id', 'must be an id of the form flg_<26-character upper-case ULID>'))
@@ -1623,27 +1629,27 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'scope', 'enum.not_in', 'must not be in list [0]'))
-    _h_asset_id = m.HasField('asset_id')
+    _h_asset_id = _hf('asset_id')
     if _h_asset_id:
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_deployment_id = m.HasField('deployment_id')
+    _h_deployment_id = _hf('deployment_id')
     if _h_deployment_id:
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    _h_market_id = m.HasField('market_id')
+    _h_market_id = _hf('market_id')
     if _h_market_id:
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_venue_id = m.HasField('venue_id')
+    _h_venue_id = _hf('venue_id')
     if _h_venue_id:
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    _h_chain_id = m.HasField('chain_id')
+    _h_chain_id = _hf('chain_id')
     if _h_chain_id:
         v = m.chain_id
         if not _C0[v]:
@@ -1677,16 +1683,16 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     v = m.source_code
     if len(v) > 64:
         out.append((q + 'source_code', 'string.max_len', 'must be at most 64 characters'))
-    if not m.HasField('raise_time'):
+    if not _hf('raise_time'):
         out.append((q + 'raise_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    _h_effective_time = m.HasField('effective_time')
-    _h_expire_time = m.HasField('expire_time')
-    _h_resolve_time = m.HasField('resolve_time')
+    _h_effective_time = _hf('effective_time')
+    _h_expire_time = _hf('expire_time')
+    _h_resolve_time = _hf('resolve_time')
     if not ((_f_scope != 1) or _h_asset_id):
         out.append((p, 'asset_quality_flag.asset_scope_requires_asset_id', 'asset_id must be set when scope is FLAG_SCOPE_ASSET'))
     if not ((_f_scope != 2) or _h_deployment_id):
@@ -1707,6 +1713,7 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
 
 def _m_cqc_assets_v1_AssetRelationship(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.relationship_id
     if not _C25[v]:
         out.append((q + 'relationship_id', 'cqc.id', 'must be an id of the form rel_<26-character upper-case ULID>'))
@@ -1721,7 +1728,7 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
     v = _f_object_asset_id = m.object_asset_id
     if not _C3[v]:
         out.append((q + 'object_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_ratio = m.HasField('ratio')
+    _h_ratio = _hf('ratio')
     if _h_ratio:
         v = m.ratio
         if not _C4[v]:
@@ -1734,7 +1741,7 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
         v = m.via_address
         if not _M33[v]:
             out.append((q + 'via_address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
-    if m.HasField('via_chain_id'):
+    if _hf('via_chain_id'):
         v = m.via_chain_id
         if not _C0[v]:
             out.append((q + 'via_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
@@ -1742,7 +1749,7 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
         v = m.source
         if not _M6[v]:
             out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    if m.HasField('confidence'):
+    if _hf('confidence'):
         v = m.confidence
         if not _C15[v]:
             out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -1751,13 +1758,13 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    _h_valid_from_time = m.HasField('valid_from_time')
-    _h_valid_to_time = m.HasField('valid_to_time')
+    _h_valid_from_time = _hf('valid_from_time')
+    _h_valid_to_time = _hf('valid_to_time')
     if not (_f_subject_asset_id != _f_object_asset_id):
         out.append((p, 'asset_relationship.subject_not_object', 'subject_asset_id and object_asset_id must differ'))
     if not (((not _h_valid_from_time) or (not _h_valid_to_time)) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
@@ -1768,6 +1775,7 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
 
 def _m_cqc_assets_v1_Chain(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_chain_id = m.chain_id
     if not _C0[v]:
         out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
@@ -1789,12 +1797,12 @@ def _m_cqc_assets_v1_Chain(m, p, out):
         out.append((q + 'family', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'family', 'enum.not_in', 'must not be in list [0]'))
-    _h_evm_chain_id = m.HasField('evm_chain_id')
+    _h_evm_chain_id = _hf('evm_chain_id')
     if _h_evm_chain_id:
         v = m.evm_chain_id
         if v <= 0:
             out.append((q + 'evm_chain_id', 'uint64.gt', 'must be greater than 0'))
-    if m.HasField('native_asset_id'):
+    if _hf('native_asset_id'):
         v = m.native_asset_id
         if not _C3[v]:
             out.append((q + 'native_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -1804,12 +1812,12 @@ def _m_cqc_assets_v1_Chain(m, p, out):
     v = _f_layer = m.layer
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'layer', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_parent_chain_id = m.HasField('parent_chain_id')
+    _h_parent_chain_id = _hf('parent_chain_id')
     if _h_parent_chain_id:
         v = m.parent_chain_id
         if not _C0[v]:
             out.append((q + 'parent_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
-    if m.HasField('block_time'):
+    if _hf('block_time'):
         v = m.block_time
         if _tns(v) <= 0:
             out.append((q + 'block_time', 'duration.gt', 'must be greater than 0s'))
@@ -1907,19 +1915,20 @@ def _m_cqc_config_v1_BrokerConfig(m, p, out):
 
 def _m_cqc_config_v1_CommonConfig(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('server'):
+    _hf = m.HasField
+    if not _hf('server'):
         out.append((q + 'server', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_ServerConfig(m.server, q + 'server', out)
-    if m.HasField('logging'):
+    if _hf('logging'):
         _m_cqc_config_v1_LoggingConfig(m.logging, q + 'logging', out)
-    if m.HasField('telemetry'):
+    if _hf('telemetry'):
         _m_cqc_config_v1_TelemetryConfig(m.telemetry, q + 'telemetry', out)
-    if not m.HasField('broker'):
+    if not _hf('broker'):
         out.append((q + 'broker', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_BrokerConfig(m.broker, q + 'broker', out)
-    if m.HasField('database'):
+    if _hf('database'):
         _m_cqc_config_v1_DatabaseConfig(m.database, q + 'database', out)
 
 
@@ -1970,14 +1979,15 @@ def _m_cqc_config_v1_MarketDataConfig(m, p, out):
 
 def _m_cqc_config_v1_PortfolioConfig(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('common'):
+    _hf = m.HasField
+    if not _hf('common'):
         out.append((q + 'common', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.reporting_asset_id
     if not _C3[v]:
         out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('valuation_interval'):
+    if _hf('valuation_interval'):
         v = m.valuation_interval
         if _tns(v) > 3600000000000 or _tns(v) < 1000000000:
             out.append((q + 'valuation_interval', 'duration.gte_lte', 'must be greater than or equal to 1s and less than or equal to 3600s'))
@@ -1985,14 +1995,15 @@ def _m_cqc_config_v1_PortfolioConfig(m, p, out):
 
 def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('common'):
+    _hf = m.HasField
+    if not _hf('common'):
         out.append((q + 'common', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.portfolio_address
     if not _M46[v]:
         out.append((q + 'portfolio_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
-    if m.HasField('reservation_ttl'):
+    if _hf('reservation_ttl'):
         v = m.reservation_ttl
         if _tns(v) > 3600000000000 or _tns(v) <= 0:
             out.append((q + 'reservation_ttl', 'duration.gt_lte', 'must be greater than 0s and less than or equal to 3600s'))
@@ -2000,12 +2011,13 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
 
 def _m_cqc_config_v1_ServerConfig(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.listen_address
     if not _M50[v]:
         out.append((q + 'listen_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`'))
-    if m.HasField('tls'):
+    if _hf('tls'):
         _m_cqc_config_v1_TlsConfig(m.tls, q + 'tls', out)
-    if m.HasField('shutdown_grace_period'):
+    if _hf('shutdown_grace_period'):
         v = m.shutdown_grace_period
         if _tns(v) > 300000000000 or _tns(v) < 0:
             out.append((q + 'shutdown_grace_period', 'duration.gte_lte', 'must be greater than or equal to 0s and less than or equal to 300s'))
@@ -2073,7 +2085,8 @@ def _m_cqc_config_v1_VenueCredential(m, p, out):
 
 def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('common'):
+    _hf = m.HasField
+    if not _hf('common'):
         out.append((q + 'common', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
@@ -2093,7 +2106,7 @@ def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
     v = m.asset_registry_address
     if not _M46[v]:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
-    if m.HasField('venue_request_timeout'):
+    if _hf('venue_request_timeout'):
         v = m.venue_request_timeout
         if _tns(v) > 60000000000 or _tns(v) < 100000000:
             out.append((q + 'venue_request_timeout', 'duration.gte_lte', 'must be greater than or equal to 0.1s and less than or equal to 60s'))
@@ -2140,14 +2153,15 @@ def _m_cqc_events_v1_AssetQualityFlagResolved(m, p, out):
 
 def _m_cqc_events_v1_AssetUpdated(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset'):
+    _hf = m.HasField
+    if not _hf('asset'):
         out.append((q + 'asset', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_Asset(m.asset, q + 'asset', out)
-    _h_previous_asset = m.HasField('previous_asset')
+    _h_previous_asset = _hf('previous_asset')
     if _h_previous_asset:
         _m_cqc_assets_v1_Asset(m.previous_asset, q + 'previous_asset', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     if not ((not _h_previous_asset) or (m.previous_asset.asset_id == m.asset.asset_id)):
         out.append((p, 'asset_updated.same_asset', 'previous_asset.asset_id must equal asset.asset_id'))
@@ -2155,11 +2169,12 @@ def _m_cqc_events_v1_AssetUpdated(m, p, out):
 
 def _m_cqc_events_v1_BalanceUpdated(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('balance'):
+    _hf = m.HasField
+    if not _hf('balance'):
         out.append((q + 'balance', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Balance(m.balance, q + 'balance', out)
-    if m.HasField('delta'):
+    if _hf('delta'):
         v = m.delta
         if not _C8[v]:
             out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -2171,11 +2186,11 @@ def _m_cqc_events_v1_BalanceUpdated(m, p, out):
         out.append((q + 'venue_reason', 'string.max_len', 'must be at most 64 characters'))
     if not _C7[v]:
         out.append((q + 'venue_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('transaction_id'):
+    if _hf('transaction_id'):
         v = m.transaction_id
         if not _C30[v]:
             out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
@@ -2193,6 +2208,7 @@ def _m_cqc_events_v1_ChainCreated(m, p, out):
 
 def _m_cqc_events_v1_Event(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_event_id = m.event_id
     if not v:
         out.append((q + 'event_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -2209,9 +2225,9 @@ def _m_cqc_events_v1_Event(m, p, out):
     v = m.source_version
     if not _M44[v]:
         out.append((q + 'source_version', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`'))
-    if not m.HasField('occurred_at'):
+    if not _hf('occurred_at'):
         out.append((q + 'occurred_at', 'required', 'value is required'))
-    if not m.HasField('recorded_at'):
+    if not _hf('recorded_at'):
         out.append((q + 'recorded_at', 'required', 'value is required'))
     v = m.subject
     if not _M45[v]:
@@ -2236,94 +2252,94 @@ def _m_cqc_events_v1_Event(m, p, out):
     v = m.sequence
     if v < 1:
         out.append((q + 'sequence', 'uint64.gte', 'must be greater than or equal to 1'))
-    _h_asset_created = m.HasField('asset_created')
+    _h_asset_created = _hf('asset_created')
     if _h_asset_created:
         _m_cqc_events_v1_AssetCreated(m.asset_created, q + 'asset_created', out)
-    _h_asset_updated = m.HasField('asset_updated')
+    _h_asset_updated = _hf('asset_updated')
     if _h_asset_updated:
         _m_cqc_events_v1_AssetUpdated(m.asset_updated, q + 'asset_updated', out)
-    _h_asset_deployment_created = m.HasField('asset_deployment_created')
+    _h_asset_deployment_created = _hf('asset_deployment_created')
     if _h_asset_deployment_created:
         _m_cqc_events_v1_AssetDeploymentCreated(m.asset_deployment_created, q + 'asset_deployment_created', out)
-    _h_relationship_established = m.HasField('relationship_established')
+    _h_relationship_established = _hf('relationship_established')
     if _h_relationship_established:
         _m_cqc_events_v1_RelationshipEstablished(m.relationship_established, q + 'relationship_established', out)
-    _h_asset_quality_flag_raised = m.HasField('asset_quality_flag_raised')
+    _h_asset_quality_flag_raised = _hf('asset_quality_flag_raised')
     if _h_asset_quality_flag_raised:
         _m_cqc_events_v1_AssetQualityFlagRaised(m.asset_quality_flag_raised, q + 'asset_quality_flag_raised', out)
-    _h_asset_quality_flag_resolved = m.HasField('asset_quality_flag_resolved')
+    _h_asset_quality_flag_resolved = _hf('asset_quality_flag_resolved')
     if _h_asset_quality_flag_resolved:
         _m_cqc_events_v1_AssetQualityFlagResolved(m.asset_quality_flag_resolved, q + 'asset_quality_flag_resolved', out)
-    _h_chain_created = m.HasField('chain_created')
+    _h_chain_created = _hf('chain_created')
     if _h_chain_created:
         _m_cqc_events_v1_ChainCreated(m.chain_created, q + 'chain_created', out)
-    _h_instrument_created = m.HasField('instrument_created')
+    _h_instrument_created = _hf('instrument_created')
     if _h_instrument_created:
         _m_cqc_events_v1_InstrumentCreated(m.instrument_created, q + 'instrument_created', out)
-    _h_market_created = m.HasField('market_created')
+    _h_market_created = _hf('market_created')
     if _h_market_created:
         _m_cqc_events_v1_MarketCreated(m.market_created, q + 'market_created', out)
-    _h_market_updated = m.HasField('market_updated')
+    _h_market_updated = _hf('market_updated')
     if _h_market_updated:
         _m_cqc_events_v1_MarketUpdated(m.market_updated, q + 'market_updated', out)
-    _h_market_status_changed = m.HasField('market_status_changed')
+    _h_market_status_changed = _hf('market_status_changed')
     if _h_market_status_changed:
         _m_cqc_events_v1_MarketStatusChanged(m.market_status_changed, q + 'market_status_changed', out)
-    _h_venue_asset_listed = m.HasField('venue_asset_listed')
+    _h_venue_asset_listed = _hf('venue_asset_listed')
     if _h_venue_asset_listed:
         _m_cqc_events_v1_VenueAssetListed(m.venue_asset_listed, q + 'venue_asset_listed', out)
-    _h_venue_market_listed = m.HasField('venue_market_listed')
+    _h_venue_market_listed = _hf('venue_market_listed')
     if _h_venue_market_listed:
         _m_cqc_events_v1_VenueMarketListed(m.venue_market_listed, q + 'venue_market_listed', out)
-    _h_venue_market_delisted = m.HasField('venue_market_delisted')
+    _h_venue_market_delisted = _hf('venue_market_delisted')
     if _h_venue_market_delisted:
         _m_cqc_events_v1_VenueMarketDelisted(m.venue_market_delisted, q + 'venue_market_delisted', out)
-    _h_price_updated = m.HasField('price_updated')
+    _h_price_updated = _hf('price_updated')
     if _h_price_updated:
         _m_cqc_events_v1_PriceUpdated(m.price_updated, q + 'price_updated', out)
-    _h_funding_rate_updated = m.HasField('funding_rate_updated')
+    _h_funding_rate_updated = _hf('funding_rate_updated')
     if _h_funding_rate_updated:
         _m_cqc_events_v1_FundingRateUpdated(m.funding_rate_updated, q + 'funding_rate_updated', out)
-    _h_open_interest_updated = m.HasField('open_interest_updated')
+    _h_open_interest_updated = _hf('open_interest_updated')
     if _h_open_interest_updated:
         _m_cqc_events_v1_OpenInterestUpdated(m.open_interest_updated, q + 'open_interest_updated', out)
-    _h_order_placed = m.HasField('order_placed')
+    _h_order_placed = _hf('order_placed')
     if _h_order_placed:
         _m_cqc_events_v1_OrderPlaced(m.order_placed, q + 'order_placed', out)
-    _h_order_updated = m.HasField('order_updated')
+    _h_order_updated = _hf('order_updated')
     if _h_order_updated:
         _m_cqc_events_v1_OrderUpdated(m.order_updated, q + 'order_updated', out)
-    _h_order_filled = m.HasField('order_filled')
+    _h_order_filled = _hf('order_filled')
     if _h_order_filled:
         _m_cqc_events_v1_OrderFilled(m.order_filled, q + 'order_filled', out)
-    _h_order_canceled = m.HasField('order_canceled')
+    _h_order_canceled = _hf('order_canceled')
     if _h_order_canceled:
         _m_cqc_events_v1_OrderCanceled(m.order_canceled, q + 'order_canceled', out)
-    _h_order_rejected = m.HasField('order_rejected')
+    _h_order_rejected = _hf('order_rejected')
     if _h_order_rejected:
         _m_cqc_events_v1_OrderRejected(m.order_rejected, q + 'order_rejected', out)
-    _h_order_request_rejected = m.HasField('order_request_rejected')
+    _h_order_request_rejected = _hf('order_request_rejected')
     if _h_order_request_rejected:
         _m_cqc_events_v1_OrderRequestRejected(m.order_request_rejected, q + 'order_request_rejected', out)
-    _h_balance_updated = m.HasField('balance_updated')
+    _h_balance_updated = _hf('balance_updated')
     if _h_balance_updated:
         _m_cqc_events_v1_BalanceUpdated(m.balance_updated, q + 'balance_updated', out)
-    _h_position_changed = m.HasField('position_changed')
+    _h_position_changed = _hf('position_changed')
     if _h_position_changed:
         _m_cqc_events_v1_PositionChanged(m.position_changed, q + 'position_changed', out)
-    _h_position_adjusted = m.HasField('position_adjusted')
+    _h_position_adjusted = _hf('position_adjusted')
     if _h_position_adjusted:
         _m_cqc_events_v1_PositionAdjusted(m.position_adjusted, q + 'position_adjusted', out)
-    _h_portfolio_valued = m.HasField('portfolio_valued')
+    _h_portfolio_valued = _hf('portfolio_valued')
     if _h_portfolio_valued:
         _m_cqc_events_v1_PortfolioValued(m.portfolio_valued, q + 'portfolio_valued', out)
-    _h_risk_alert = m.HasField('risk_alert')
+    _h_risk_alert = _hf('risk_alert')
     if _h_risk_alert:
         _m_cqc_events_v1_RiskAlert(m.risk_alert, q + 'risk_alert', out)
-    _h_risk_alert_status_changed = m.HasField('risk_alert_status_changed')
+    _h_risk_alert_status_changed = _hf('risk_alert_status_changed')
     if _h_risk_alert_status_changed:
         _m_cqc_events_v1_RiskAlertStatusChanged(m.risk_alert_status_changed, q + 'risk_alert_status_changed', out)
-    _h_trading_state_changed = m.HasField('trading_state_changed')
+    _h_trading_state_changed = _hf('trading_state_changed')
     if _h_trading_state_changed:
         _m_cqc_events_v1_TradingStateChanged(m.trading_state_changed, q + 'trading_state_changed', out)
     if m.WhichOneof('payload') is None:
@@ -2335,7 +2351,7 @@ def _m_cqc_events_v1_Event(m, p, out):
         out.append((p, 'event.partition_key_matches_payload', "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"))
     if not ((((((not (((((((((((((_h_asset_created or _h_asset_updated) or _h_asset_deployment_created) or _h_relationship_established) or _h_asset_quality_flag_raised) or _h_asset_quality_flag_resolved) or _h_chain_created) or _h_instrument_created) or _h_market_created) or _h_market_updated) or _h_market_status_changed) or _h_venue_asset_listed) or _h_venue_market_listed) or _h_venue_market_delisted)) or _M37[_f_source]) and ((not ((_h_price_updated or _h_funding_rate_updated) or _h_open_interest_updated)) or _M38[_f_source])) and ((not ((((((_h_order_placed or _h_order_updated) or _h_order_filled) or _h_order_canceled) or _h_order_rejected) or _h_order_request_rejected) or _h_balance_updated)) or _M39[_f_source])) and ((not ((_h_position_changed or _h_position_adjusted) or _h_portfolio_valued)) or _M40[_f_source])) and ((not ((_h_risk_alert or _h_risk_alert_status_changed) or _h_trading_state_changed)) or _M41[_f_source])):
         out.append((p, 'event.source_matches_producer', "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"))
-    if not (((not m.HasField('recorded_at')) or (not m.HasField('occurred_at'))) or (_tns(m.recorded_at) >= _ts_range(_tns(m.occurred_at) - 60000000000))):
+    if not (((not _hf('recorded_at')) or (not _hf('occurred_at'))) or (_tns(m.recorded_at) >= _ts_range(_tns(m.occurred_at) - 60000000000))):
         out.append((p, 'event.recorded_not_before_occurred', 'recorded_at must not be more than 60s before occurred_at (clock skew allowance)'))
     if not ((_f_causation_id == '') or (_f_causation_id != _f_event_id)):
         out.append((p, 'event.not_caused_by_itself', 'causation_id must differ from event_id'))
@@ -2402,14 +2418,15 @@ def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
 
 def _m_cqc_events_v1_MarketUpdated(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('market'):
+    _hf = m.HasField
+    if not _hf('market'):
         out.append((q + 'market', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    _h_previous_market = m.HasField('previous_market')
+    _h_previous_market = _hf('previous_market')
     if _h_previous_market:
         _m_cqc_markets_v1_Market(m.previous_market, q + 'previous_market', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     if not ((not _h_previous_market) or (m.previous_market.market_id == m.market.market_id)):
         out.append((p, 'market_updated.same_market', 'previous_market.market_id must equal market.market_id'))
@@ -2425,11 +2442,12 @@ def _m_cqc_events_v1_OpenInterestUpdated(m, p, out):
 
 def _m_cqc_events_v1_OrderCanceled(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('order'):
+    _hf = m.HasField
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
-    if m.HasField('request_id'):
+    if _hf('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -2440,21 +2458,22 @@ def _m_cqc_events_v1_OrderCanceled(m, p, out):
         out.append((q + 'cancel_reason', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'cancel_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('execution_report'):
+    if _hf('execution_report'):
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
 
 
 def _m_cqc_events_v1_OrderFilled(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('execution_report'):
+    _hf = m.HasField
+    if not _hf('execution_report'):
         out.append((q + 'execution_report', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
-    if not m.HasField('order'):
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
-    if m.HasField('position_id'):
+    if _hf('position_id'):
         v = m.position_id
         if not _C23[v]:
             out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
@@ -2479,7 +2498,8 @@ def _m_cqc_events_v1_OrderPlaced(m, p, out):
 
 def _m_cqc_events_v1_OrderRejected(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('order'):
+    _hf = m.HasField
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
@@ -2496,7 +2516,7 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('request_id'):
+    if _hf('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -2510,7 +2530,8 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
 
 def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     q = p + "." if p else ""
-    _h_order = m.HasField('order')
+    _hf = m.HasField
+    _h_order = _hf('order')
     if _h_order:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
     v = _f_request_type = m.request_type
@@ -2518,7 +2539,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
         out.append((q + 'request_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'request_type', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('request_id'):
+    if _hf('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -2540,7 +2561,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     v = _f_account_id = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -2569,7 +2590,8 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
 
 def _m_cqc_events_v1_OrderUpdated(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('order'):
+    _hf = m.HasField
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
@@ -2581,7 +2603,7 @@ def _m_cqc_events_v1_OrderUpdated(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('execution_report'):
+    if _hf('execution_report'):
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
     if not (_f_status == m.order.status):
         out.append((p, 'order_updated.status_matches_order', 'status must equal order.status'))
@@ -2589,14 +2611,15 @@ def _m_cqc_events_v1_OrderUpdated(m, p, out):
 
 def _m_cqc_events_v1_PortfolioValued(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('portfolio'):
+    _hf = m.HasField
+    if not _hf('portfolio'):
         out.append((q + 'portfolio', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_Portfolio(m.portfolio, q + 'portfolio', out)
     v = m.trigger
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trigger', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('total_equity_change'):
+    if _hf('total_equity_change'):
         v = m.total_equity_change
         if not _C8[v]:
             out.append((q + 'total_equity_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -2604,6 +2627,7 @@ def _m_cqc_events_v1_PortfolioValued(m, p, out):
 
 def _m_cqc_events_v1_PositionAdjusted(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_position_id = m.position_id
     if not _C23[v]:
         out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
@@ -2618,20 +2642,20 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
         out.append((q + 'adjustment_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'adjustment_type', 'enum.not_in', 'must not be in list [0]'))
-    _h_quantity_change = m.HasField('quantity_change')
+    _h_quantity_change = _hf('quantity_change')
     if _h_quantity_change:
         v = m.quantity_change
         if not _C8[v]:
             out.append((q + 'quantity_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_pnl_change = m.HasField('pnl_change')
+    _h_pnl_change = _hf('pnl_change')
     if _h_pnl_change:
         _m_cqc_types_v1_AssetAmount(m.pnl_change, q + 'pnl_change', out)
-    _h_funding_rate = m.HasField('funding_rate')
+    _h_funding_rate = _hf('funding_rate')
     if _h_funding_rate:
         v = m.funding_rate
         if not _C8[v]:
             out.append((q + 'funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_mark_price = m.HasField('mark_price')
+    _h_mark_price = _hf('mark_price')
     if _h_mark_price:
         v = m.mark_price
         if not _C2[v]:
@@ -2641,11 +2665,11 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('transaction_id'):
+    if _hf('transaction_id'):
         v = m.transaction_id
         if not _C30[v]:
             out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
-    _h_position = m.HasField('position')
+    _h_position = _hf('position')
     if _h_position:
         _m_cqc_portfolio_v1_Position(m.position, q + 'position', out)
     if not (_h_quantity_change or _h_pnl_change):
@@ -2658,7 +2682,8 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
 
 def _m_cqc_events_v1_PositionChanged(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('position'):
+    _hf = m.HasField
+    if not _hf('position'):
         out.append((q + 'position', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_Position(m.position, q + 'position', out)
@@ -2673,33 +2698,33 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
     v = _f_quantity = m.quantity
     if not _C8[v]:
         out.append((q + 'quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_last_quantity = m.HasField('last_quantity')
+    _h_last_quantity = _hf('last_quantity')
     if _h_last_quantity:
         v = m.last_quantity
         if not _C4[v]:
             out.append((q + 'last_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_last_price = m.HasField('last_price')
+    _h_last_price = _hf('last_price')
     if _h_last_price:
         v = m.last_price
         if not _C8[v]:
             out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('execution_id'):
+    if _hf('execution_id'):
         v = m.execution_id
         if not _C14[v]:
             out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
-    if not m.HasField('realized_pnl'):
+    if not _hf('realized_pnl'):
         out.append((q + 'realized_pnl', 'required', 'value is required'))
     else:
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
-    if m.HasField('unrealized_pnl'):
+    if _hf('unrealized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
-    if m.HasField('commission'):
+    if _hf('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
-    if m.HasField('realized_return'):
+    if _hf('realized_return'):
         v = m.realized_return
         if not _C8[v]:
             out.append((q + 'realized_return', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -2737,6 +2762,7 @@ def _m_cqc_events_v1_RelationshipEstablished(m, p, out):
 
 def _m_cqc_events_v1_RiskAlert(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.alert_id
     if not _C19[v]:
         out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
@@ -2750,7 +2776,7 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         out.append((q + 'rule_name', 'string.max_len', 'must be at most 200 characters'))
     if not _C7[v]:
         out.append((q + 'rule_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_limit_id = m.HasField('limit_id')
+    _h_limit_id = _hf('limit_id')
     if _h_limit_id:
         v = m.limit_id
         if not _C22[v]:
@@ -2782,42 +2808,42 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_portfolio_id = m.HasField('portfolio_id')
+    _h_portfolio_id = _hf('portfolio_id')
     if _h_portfolio_id:
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    _h_account_id = m.HasField('account_id')
+    _h_account_id = _hf('account_id')
     if _h_account_id:
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    _h_market_id = m.HasField('market_id')
+    _h_market_id = _hf('market_id')
     if _h_market_id:
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_asset_id = m.HasField('asset_id')
+    _h_asset_id = _hf('asset_id')
     if _h_asset_id:
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_venue_id = m.HasField('venue_id')
+    _h_venue_id = _hf('venue_id')
     if _h_venue_id:
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    _h_position_id = m.HasField('position_id')
+    _h_position_id = _hf('position_id')
     if _h_position_id:
         v = m.position_id
         if not _C23[v]:
             out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
-    _h_instrument_id = m.HasField('instrument_id')
+    _h_instrument_id = _hf('instrument_id')
     if _h_instrument_id:
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    _h_flag_id = m.HasField('flag_id')
+    _h_flag_id = _hf('flag_id')
     if _h_flag_id:
         v = m.flag_id
         if not _C26[v]:
@@ -2825,11 +2851,11 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     v = m.metric
     if not _M35[v]:
         out.append((q + 'metric', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`'))
-    if m.HasField('observed_value'):
+    if _hf('observed_value'):
         v = m.observed_value
         if not _C8[v]:
             out.append((q + 'observed_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_threshold_value = m.HasField('threshold_value')
+    _h_threshold_value = _hf('threshold_value')
     if _h_threshold_value:
         v = m.threshold_value
         if not _C8[v]:
@@ -2840,12 +2866,12 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     v = _f_unit = m.unit
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_unit_asset_id = m.HasField('unit_asset_id')
+    _h_unit_asset_id = _hf('unit_asset_id')
     if _h_unit_asset_id:
         v = m.unit_asset_id
         if not _C3[v]:
             out.append((q + 'unit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if not m.HasField('trigger_time'):
+    if not _hf('trigger_time'):
         out.append((q + 'trigger_time', 'required', 'value is required'))
     v = _f_acknowledged_by = m.acknowledged_by
     if len(v) > 200:
@@ -2878,9 +2904,9 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     v = m.occurrence_count
     if v < 1:
         out.append((q + 'occurrence_count', 'uint32.gte', 'must be greater than or equal to 1'))
-    _h_acknowledge_time = m.HasField('acknowledge_time')
-    _h_resolve_time = m.HasField('resolve_time')
-    _h_suppress_until = m.HasField('suppress_until')
+    _h_acknowledge_time = _hf('acknowledge_time')
+    _h_resolve_time = _hf('resolve_time')
+    _h_suppress_until = _hf('suppress_until')
     if not ((((((_h_portfolio_id or _h_account_id) or _h_market_id) or _h_asset_id) or _h_venue_id) or _h_position_id) or _h_instrument_id):
         out.append((p, 'risk_alert.has_subject', 'at least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set'))
     if not (_h_resolve_time == (_f_status == 3)):
@@ -2941,12 +2967,13 @@ def _m_cqc_events_v1_RiskAlertStatusChanged(m, p, out):
 
 def _m_cqc_events_v1_TradingStateChanged(m, p, out):
     q = p + "." if p else ""
-    _h_account_id = m.HasField('account_id')
+    _hf = m.HasField
+    _h_account_id = _hf('account_id')
     if _h_account_id:
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    _h_portfolio_id = m.HasField('portfolio_id')
+    _h_portfolio_id = _hf('portfolio_id')
     if _h_portfolio_id:
         v = m.portfolio_id
         if not _C18[v]:
@@ -2966,7 +2993,7 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('alert_id'):
+    if _hf('alert_id'):
         v = m.alert_id
         if not _C19[v]:
             out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
@@ -2977,7 +3004,7 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
         out.append((q + 'changed_by', 'string.max_len', 'must be at most 200 characters'))
     if not _C7[v]:
         out.append((q + 'changed_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_expire_time = m.HasField('expire_time')
+    _h_expire_time = _hf('expire_time')
     if not (_h_account_id or _h_portfolio_id):
         out.append((p, 'trading_state_changed.has_scope', 'account_id or portfolio_id must be set'))
     if not (_f_state != _f_previous_state):
@@ -2996,13 +3023,14 @@ def _m_cqc_events_v1_VenueAssetListed(m, p, out):
 
 def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_market_id = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_venue_id = m.venue_id
     if not _C6[v]:
         out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if not m.HasField('delist_time'):
+    if not _hf('delist_time'):
         out.append((q + 'delist_time', 'required', 'value is required'))
     v = m.reason
     if len(v) > 2000:
@@ -3017,7 +3045,7 @@ def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
             out.append((q + 'announcement_url', 'string.uri_empty', 'value is empty, which is not a valid URI'))
         elif not _is_uri(v):
             out.append((q + 'announcement_url', 'string.uri', 'must be a valid URI'))
-    _h_market = m.HasField('market')
+    _h_market = _hf('market')
     if _h_market:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
     if not ((not _h_market) or ((m.market.market_id == _f_market_id) and (m.market.venue_id == _f_venue_id))):
@@ -3026,14 +3054,15 @@ def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
 
 def _m_cqc_events_v1_VenueMarketListed(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('market'):
+    _hf = m.HasField
+    if not _hf('market'):
         out.append((q + 'market', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
     v = _f_venue_id = m.venue_id
     if not _C6[v]:
         out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if not m.HasField('list_time'):
+    if not _hf('list_time'):
         out.append((q + 'list_time', 'required', 'value is required'))
     if not (_f_venue_id == m.market.venue_id):
         out.append((p, 'venue_market_listed.venue_matches_market', 'venue_id must equal market.venue_id'))
@@ -3041,23 +3070,24 @@ def _m_cqc_events_v1_VenueMarketListed(m, p, out):
 
 def _m_cqc_identifiers_v1_Identifier(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.identifier_id
     if not _C24[v]:
         out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form idf_<26-character upper-case ULID>'))
     v = _f_entity_type = m.entity_type
     if v not in ('ASSET', 'INSTRUMENT', 'MARKET'):
         out.append((q + 'entity_type', 'string.in', 'must be in list [ASSET, INSTRUMENT, MARKET]'))
-    _h_asset_id = m.HasField('asset_id')
+    _h_asset_id = _hf('asset_id')
     if _h_asset_id:
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_instrument_id = m.HasField('instrument_id')
+    _h_instrument_id = _hf('instrument_id')
     if _h_instrument_id:
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    _h_market_id = m.HasField('market_id')
+    _h_market_id = _hf('market_id')
     if _h_market_id:
         v = m.market_id
         if not _C12[v]:
@@ -3074,28 +3104,28 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
         v = m.secondary_value
         if not _M33[v]:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
-    if m.HasField('chain_id'):
+    if _hf('chain_id'):
         v = m.chain_id
         if not _C0[v]:
             out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
-    _h_venue_id = m.HasField('venue_id')
+    _h_venue_id = _hf('venue_id')
     if _h_venue_id:
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if m.HasField('confidence'):
+    if _hf('confidence'):
         v = m.confidence
         if not _C15[v]:
             out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if m.WhichOneof('entity') is None:
         out.append((q + 'entity', 'required', 'exactly one field is required in oneof'))
-    _h_valid_from_time = m.HasField('valid_from_time')
-    _h_valid_to_time = m.HasField('valid_to_time')
+    _h_valid_from_time = _hf('valid_from_time')
+    _h_valid_to_time = _hf('valid_to_time')
     if not (((((((not _h_asset_id) and (not _h_instrument_id)) and (not _h_market_id)) or ((_f_entity_type == 'ASSET') and _h_asset_id)) or ((_f_entity_type == 'INSTRUMENT') and _h_instrument_id)) or ((_f_entity_type == 'MARKET') and _h_market_id)) or (not (_f_entity_type in ['ASSET', 'INSTRUMENT', 'MARKET']))):
         out.append((p, 'identifier.entity_type_matches_id', 'entity_type must match the id that is set: ASSET with asset_id, INSTRUMENT with instrument_id, MARKET with market_id'))
     if not ((_f_source != 8) or _h_venue_id):
@@ -3112,28 +3142,30 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
 
 def _m_cqc_markets_v1_AmmAmplification(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.value
     if not _C4[v]:
         out.append((q + 'value', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.precision
     if v <= 0:
         out.append((q + 'precision', 'uint32.gt', 'must be greater than 0'))
-    _h_target_value = m.HasField('target_value')
+    _h_target_value = _hf('target_value')
     if _h_target_value:
         v = m.target_value
         if not _C4[v]:
             out.append((q + 'target_value', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('gamma'):
+    if _hf('gamma'):
         v = m.gamma
         if not _C4[v]:
             out.append((q + 'gamma', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_ramp_end_time = m.HasField('ramp_end_time')
+    _h_ramp_end_time = _hf('ramp_end_time')
     if not (_h_target_value == _h_ramp_end_time):
         out.append((p, 'amm_amplification.ramp_has_target', 'target_value and ramp_end_time are set together'))
 
 
 def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.chain_id
     if not _C0[v]:
         out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
@@ -3172,23 +3204,23 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
             _m_cqc_markets_v1_AmmPoolToken(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}tokens[{i}]")
-    if m.HasField('lp_token_deployment_id'):
+    if _hf('lp_token_deployment_id'):
         v = m.lp_token_deployment_id
         if not _C1[v]:
             out.append((q + 'lp_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    if m.HasField('fee_tier'):
+    if _hf('fee_tier'):
         v = m.fee_tier
         if v > 1000000:
             out.append((q + 'fee_tier', 'uint32.lte', 'must be less than or equal to 1000000'))
-    if m.HasField('fee_rate'):
+    if _hf('fee_rate'):
         v = m.fee_rate
         if not _C43[v]:
             out.append((q + 'fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('protocol_fee_share'):
+    if _hf('protocol_fee_share'):
         v = m.protocol_fee_share
         if not _C15[v]:
             out.append((q + 'protocol_fee_share', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('tick_spacing'):
+    if _hf('tick_spacing'):
         v = m.tick_spacing
         if v <= 0:
             out.append((q + 'tick_spacing', 'int32.gt', 'must be greater than 0'))
@@ -3198,7 +3230,7 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     v = m.creation_transaction_hash
     if len(v) > 128:
         out.append((q + 'creation_transaction_hash', 'string.max_len', 'must be at most 128 characters'))
-    _h_state = m.HasField('state')
+    _h_state = _hf('state')
     if _h_state:
         _m_cqc_markets_v1_AmmPoolState(m.state, q + 'state', out)
     v = m.base_pool_address
@@ -3235,19 +3267,20 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
 
 def _m_cqc_markets_v1_AmmPoolState(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('liquidity'):
+    _hf = m.HasField
+    if _hf('liquidity'):
         v = m.liquidity
         if not _C2[v]:
             out.append((q + 'liquidity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('sqrt_price_x96'):
+    if _hf('sqrt_price_x96'):
         v = m.sqrt_price_x96
         if not _C2[v]:
             out.append((q + 'sqrt_price_x96', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('token0_price'):
+    if _hf('token0_price'):
         v = m.token0_price
         if not _C2[v]:
             out.append((q + 'token0_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('token1_price'):
+    if _hf('token1_price'):
         v = m.token1_price
         if not _C2[v]:
             out.append((q + 'token1_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -3262,37 +3295,37 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
             _m_cqc_markets_v1_AmmPoolTokenState(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}tokens[{i}]")
-    if m.HasField('amplification'):
+    if _hf('amplification'):
         _m_cqc_markets_v1_AmmAmplification(m.amplification, q + 'amplification', out)
-    if m.HasField('lp_token_supply'):
+    if _hf('lp_token_supply'):
         v = m.lp_token_supply
         if not _C2[v]:
             out.append((q + 'lp_token_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('virtual_price'):
+    if _hf('virtual_price'):
         v = m.virtual_price
         if not _C4[v]:
             out.append((q + 'virtual_price', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('tvl_usd'):
+    if _hf('tvl_usd'):
         v = m.tvl_usd
         if not _C2[v]:
             out.append((q + 'tvl_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('volume_usd'):
+    if _hf('volume_usd'):
         v = m.volume_usd
         if not _C2[v]:
             out.append((q + 'volume_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('fees_usd'):
+    if _hf('fees_usd'):
         v = m.fees_usd
         if not _C2[v]:
             out.append((q + 'fees_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('fee_growth_global0_x128'):
+    if _hf('fee_growth_global0_x128'):
         v = m.fee_growth_global0_x128
         if not _C2[v]:
             out.append((q + 'fee_growth_global0_x128', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('fee_growth_global1_x128'):
+    if _hf('fee_growth_global1_x128'):
         v = m.fee_growth_global1_x128
         if not _C2[v]:
             out.append((q + 'fee_growth_global1_x128', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('swap_fee_rate'):
+    if _hf('swap_fee_rate'):
         v = m.swap_fee_rate
         if not _C43[v]:
             out.append((q + 'swap_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
@@ -3311,17 +3344,18 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
 
 def _m_cqc_markets_v1_AmmPoolToken(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.deployment_id
     if not _C1[v]:
         out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    if m.HasField('weight'):
+    if _hf('weight'):
         v = m.weight
         if not _C15[v]:
             out.append((q + 'weight', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     v = m.rate_provider_address
     if len(v) > 128:
         out.append((q + 'rate_provider_address', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('scaling_factor'):
+    if _hf('scaling_factor'):
         v = m.scaling_factor
         if not _C4[v]:
             out.append((q + 'scaling_factor', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -3332,22 +3366,23 @@ def _m_cqc_markets_v1_AmmPoolToken(m, p, out):
 
 def _m_cqc_markets_v1_AmmPoolTokenState(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.deployment_id
     if not _C1[v]:
         out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    if m.HasField('balance'):
+    if _hf('balance'):
         v = m.balance
         if not _C2[v]:
             out.append((q + 'balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('managed_balance'):
+    if _hf('managed_balance'):
         v = m.managed_balance
         if not _C2[v]:
             out.append((q + 'managed_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('rate'):
+    if _hf('rate'):
         v = m.rate
         if not _C4[v]:
             out.append((q + 'rate', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('oracle_price'):
+    if _hf('oracle_price'):
         v = m.oracle_price
         if not _C4[v]:
             out.append((q + 'oracle_price', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -3355,6 +3390,7 @@ def _m_cqc_markets_v1_AmmPoolTokenState(m, p, out):
 
 def _m_cqc_markets_v1_AssetMarketData(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -3364,75 +3400,75 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
     v = m.quote_asset_id
     if not _C3[v]:
         out.append((q + 'quote_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('price'):
+    if _hf('price'):
         v = m.price
         if not _C2[v]:
             out.append((q + 'price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('price_change_24h'):
+    if _hf('price_change_24h'):
         v = m.price_change_24h
         if not _C8[v]:
             out.append((q + 'price_change_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('price_change_rate_24h'):
+    if _hf('price_change_rate_24h'):
         v = m.price_change_rate_24h
         if not _C8[v]:
             out.append((q + 'price_change_rate_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_high_24h = m.HasField('high_24h')
+    _h_high_24h = _hf('high_24h')
     if _h_high_24h:
         v = m.high_24h
         if not _C2[v]:
             out.append((q + 'high_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_low_24h = m.HasField('low_24h')
+    _h_low_24h = _hf('low_24h')
     if _h_low_24h:
         v = m.low_24h
         if not _C2[v]:
             out.append((q + 'low_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('volume_24h'):
+    if _hf('volume_24h'):
         v = m.volume_24h
         if not _C2[v]:
             out.append((q + 'volume_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('market_cap'):
+    if _hf('market_cap'):
         v = m.market_cap
         if not _C2[v]:
             out.append((q + 'market_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('fully_diluted_valuation'):
+    if _hf('fully_diluted_valuation'):
         v = m.fully_diluted_valuation
         if not _C2[v]:
             out.append((q + 'fully_diluted_valuation', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('market_cap_rank'):
+    if _hf('market_cap_rank'):
         v = m.market_cap_rank
         if v < 1:
             out.append((q + 'market_cap_rank', 'uint32.gte', 'must be greater than or equal to 1'))
-    if m.HasField('market_cap_dominance'):
+    if _hf('market_cap_dominance'):
         v = m.market_cap_dominance
         if not _C15[v]:
             out.append((q + 'market_cap_dominance', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('total_value_locked'):
+    if _hf('total_value_locked'):
         v = m.total_value_locked
         if not _C2[v]:
             out.append((q + 'total_value_locked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('circulating_supply'):
+    if _hf('circulating_supply'):
         v = m.circulating_supply
         if not _C2[v]:
             out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('as_of_time'):
+    if not _hf('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('price_change_rate_1h'):
+    if _hf('price_change_rate_1h'):
         v = m.price_change_rate_1h
         if not _C8[v]:
             out.append((q + 'price_change_rate_1h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('price_change_rate_7d'):
+    if _hf('price_change_rate_7d'):
         v = m.price_change_rate_7d
         if not _C8[v]:
             out.append((q + 'price_change_rate_7d', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('market_cap_change_24h'):
+    if _hf('market_cap_change_24h'):
         v = m.market_cap_change_24h
         if not _C8[v]:
             out.append((q + 'market_cap_change_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('market_cap_change_rate_24h'):
+    if _hf('market_cap_change_rate_24h'):
         v = m.market_cap_change_rate_24h
         if not _C8[v]:
             out.append((q + 'market_cap_change_rate_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -3469,11 +3505,12 @@ def _m_cqc_markets_v1_BarSpecification(m, p, out):
 
 def _m_cqc_markets_v1_BlockTradeRules(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('min_quantity'):
+    _hf = m.HasField
+    if _hf('min_quantity'):
         v = m.min_quantity
         if not _C2[v]:
             out.append((q + 'min_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('tick_size'):
+    if _hf('tick_size'):
         v = m.tick_size
         if not _C4[v]:
             out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -3481,10 +3518,11 @@ def _m_cqc_markets_v1_BlockTradeRules(m, p, out):
 
 def _m_cqc_markets_v1_Candle(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('specification'):
+    if not _hf('specification'):
         out.append((q + 'specification', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_BarSpecification(m.specification, q + 'specification', out)
@@ -3503,37 +3541,37 @@ def _m_cqc_markets_v1_Candle(m, p, out):
     v = _f_volume = m.volume
     if not _C2[v]:
         out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_quote_volume = m.HasField('quote_volume')
+    _h_quote_volume = _hf('quote_volume')
     if _h_quote_volume:
         v = m.quote_volume
         if not _C2[v]:
             out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('contract_volume'):
+    if _hf('contract_volume'):
         v = m.contract_volume
         if not _C2[v]:
             out.append((q + 'contract_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_taker_buy_base_volume = m.HasField('taker_buy_base_volume')
+    _h_taker_buy_base_volume = _hf('taker_buy_base_volume')
     if _h_taker_buy_base_volume:
         v = m.taker_buy_base_volume
         if not _C2[v]:
             out.append((q + 'taker_buy_base_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_taker_buy_quote_volume = m.HasField('taker_buy_quote_volume')
+    _h_taker_buy_quote_volume = _hf('taker_buy_quote_volume')
     if _h_taker_buy_quote_volume:
         v = m.taker_buy_quote_volume
         if not _C2[v]:
             out.append((q + 'taker_buy_quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_vwap = m.HasField('vwap')
+    _h_vwap = _hf('vwap')
     if _h_vwap:
         v = m.vwap
         if not _C8[v]:
             out.append((q + 'vwap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('open_time'):
+    if not _hf('open_time'):
         out.append((q + 'open_time', 'required', 'value is required'))
-    if not m.HasField('close_time'):
+    if not _hf('close_time'):
         out.append((q + 'close_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _f_quote_volume = m.quote_volume
     _f_taker_buy_base_volume = m.taker_buy_base_volume
@@ -3618,6 +3656,7 @@ def _m_cqc_markets_v1_DepthBand(m, p, out):
 
 def _m_cqc_markets_v1_DerivativeSpecs(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.mark_price_source
     if len(v) > 256:
         out.append((q + 'mark_price_source', 'string.max_len', 'must be at most 256 characters'))
@@ -3627,14 +3666,14 @@ def _m_cqc_markets_v1_DerivativeSpecs(m, p, out):
     v = m.settlement_price_source
     if len(v) > 256:
         out.append((q + 'settlement_price_source', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('funding'):
+    if _hf('funding'):
         _m_cqc_markets_v1_FundingSpecs(m.funding, q + 'funding', out)
-    if m.HasField('margin'):
+    if _hf('margin'):
         _m_cqc_markets_v1_MarginTerms(m.margin, q + 'margin', out)
     v = m.margin_table_id
     if len(v) > 64:
         out.append((q + 'margin_table_id', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('index_instrument_id'):
+    if _hf('index_instrument_id'):
         v = m.index_instrument_id
         if not _C21[v]:
             out.append((q + 'index_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
@@ -3645,6 +3684,7 @@ def _m_cqc_markets_v1_DerivativeSpecs(m, p, out):
 
 def _m_cqc_markets_v1_EModeCategory(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.category_id
     if v > 255 or v < 1:
         out.append((q + 'category_id', 'uint32.gte_lte', 'must be greater than or equal to 1 and less than or equal to 255'))
@@ -3653,17 +3693,17 @@ def _m_cqc_markets_v1_EModeCategory(m, p, out):
         out.append((q + 'label', 'string.max_len', 'must be at most 64 characters'))
     if not _C7[v]:
         out.append((q + 'label', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_ltv = m.HasField('ltv')
+    _h_ltv = _hf('ltv')
     if _h_ltv:
         v = m.ltv
         if not _C15[v]:
             out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    _h_liquidation_threshold = _hf('liquidation_threshold')
     if _h_liquidation_threshold:
         v = m.liquidation_threshold
         if not _C15[v]:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('liquidation_bonus'):
+    if _hf('liquidation_bonus'):
         v = m.liquidation_bonus
         if not _C15[v]:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -3675,33 +3715,34 @@ def _m_cqc_markets_v1_EModeCategory(m, p, out):
 
 def _m_cqc_markets_v1_FeeSchedule(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('maker_fee_rate'):
+    _hf = m.HasField
+    if _hf('maker_fee_rate'):
         v = m.maker_fee_rate
         if not _C43[v]:
             out.append((q + 'maker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('taker_fee_rate'):
+    if _hf('taker_fee_rate'):
         v = m.taker_fee_rate
         if not _C43[v]:
             out.append((q + 'taker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     v = m.fee_side
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'fee_side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('fee_asset_id'):
+    if _hf('fee_asset_id'):
         v = m.fee_asset_id
         if not _C3[v]:
             out.append((q + 'fee_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.fee_group
     if len(v) > 64:
         out.append((q + 'fee_group', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('block_trade_fee_rate'):
+    if _hf('block_trade_fee_rate'):
         v = m.block_trade_fee_rate
         if not _C43[v]:
             out.append((q + 'block_trade_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('option_fee_cap'):
+    if _hf('option_fee_cap'):
         v = m.option_fee_cap
         if not _C15[v]:
             out.append((q + 'option_fee_cap', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('settlement_fee_rate'):
+    if _hf('settlement_fee_rate'):
         v = m.settlement_fee_rate
         if not _C43[v]:
             out.append((q + 'settlement_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
@@ -3721,32 +3762,33 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
 
 def _m_cqc_markets_v1_FeeTier(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.tier
     if v < 1:
         out.append((q + 'tier', 'uint32.gte', 'must be greater than or equal to 1'))
     v = m.level
     if len(v) > 64:
         out.append((q + 'level', 'string.max_len', 'must be at most 64 characters'))
-    _h_volume_threshold = m.HasField('volume_threshold')
+    _h_volume_threshold = _hf('volume_threshold')
     if _h_volume_threshold:
         v = m.volume_threshold
         if not _C2[v]:
             out.append((q + 'volume_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_volume_asset_id = m.HasField('volume_asset_id')
+    _h_volume_asset_id = _hf('volume_asset_id')
     if _h_volume_asset_id:
         v = m.volume_asset_id
         if not _C3[v]:
             out.append((q + 'volume_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('volume_window'):
+    if _hf('volume_window'):
         v = m.volume_window
         if _tns(v) <= 0:
             out.append((q + 'volume_window', 'duration.gt', 'must be greater than 0s'))
-    _h_holding_threshold = m.HasField('holding_threshold')
+    _h_holding_threshold = _hf('holding_threshold')
     if _h_holding_threshold:
         v = m.holding_threshold
         if not _C2[v]:
             out.append((q + 'holding_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_holding_asset_id = m.HasField('holding_asset_id')
+    _h_holding_asset_id = _hf('holding_asset_id')
     if _h_holding_asset_id:
         v = m.holding_asset_id
         if not _C3[v]:
@@ -3772,6 +3814,7 @@ def _m_cqc_markets_v1_FixedTick(m, p, out):
 
 def _m_cqc_markets_v1_FundingRate(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -3783,58 +3826,58 @@ def _m_cqc_markets_v1_FundingRate(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('interval'):
+    if _hf('interval'):
         v = m.interval
         if _tns(v) <= 0:
             out.append((q + 'interval', 'duration.gt', 'must be greater than 0s'))
-    if m.HasField('next_funding_rate'):
+    if _hf('next_funding_rate'):
         v = m.next_funding_rate
         if not _C8[v]:
             out.append((q + 'next_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('previous_funding_rate'):
+    if _hf('previous_funding_rate'):
         v = m.previous_funding_rate
         if not _C8[v]:
             out.append((q + 'previous_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_realized_rate = m.HasField('realized_rate')
+    _h_realized_rate = _hf('realized_rate')
     if _h_realized_rate:
         v = m.realized_rate
         if not _C8[v]:
             out.append((q + 'realized_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('premium'):
+    if _hf('premium'):
         v = m.premium
         if not _C8[v]:
             out.append((q + 'premium', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('interest_rate'):
+    if _hf('interest_rate'):
         v = m.interest_rate
         if not _C8[v]:
             out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_min_funding_rate = m.HasField('min_funding_rate')
+    _h_min_funding_rate = _hf('min_funding_rate')
     if _h_min_funding_rate:
         v = m.min_funding_rate
         if not _C8[v]:
             out.append((q + 'min_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_max_funding_rate = m.HasField('max_funding_rate')
+    _h_max_funding_rate = _hf('max_funding_rate')
     if _h_max_funding_rate:
         v = m.max_funding_rate
         if not _C8[v]:
             out.append((q + 'max_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('mark_price'):
+    if _hf('mark_price'):
         v = m.mark_price
         if not _C8[v]:
             out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('index_price'):
+    if _hf('index_price'):
         v = m.index_price
         if not _C8[v]:
             out.append((q + 'index_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _f_max_funding_rate = m.max_funding_rate
     _f_min_funding_rate = m.min_funding_rate
-    _h_funding_time = m.HasField('funding_time')
-    _h_next_funding_time = m.HasField('next_funding_time')
-    _h_previous_funding_time = m.HasField('previous_funding_time')
+    _h_funding_time = _hf('funding_time')
+    _h_next_funding_time = _hf('next_funding_time')
+    _h_previous_funding_time = _hf('previous_funding_time')
     if not (((not _h_next_funding_time) or (not _h_funding_time)) or (_tns(m.next_funding_time) > _tns(m.funding_time))):
         out.append((p, 'funding_rate.next_after_funding_time', 'next_funding_time must be after funding_time'))
     if not (((not _h_previous_funding_time) or (not _h_funding_time)) or (_tns(m.previous_funding_time) < _tns(m.funding_time))):
@@ -3851,33 +3894,34 @@ def _m_cqc_markets_v1_FundingRate(m, p, out):
 
 def _m_cqc_markets_v1_FundingSpecs(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('funding_interval'):
+    _hf = m.HasField
+    if _hf('funding_interval'):
         v = m.funding_interval
         if _tns(v) <= 0:
             out.append((q + 'funding_interval', 'duration.gt', 'must be greater than 0s'))
-    _h_funding_rate_cap = m.HasField('funding_rate_cap')
+    _h_funding_rate_cap = _hf('funding_rate_cap')
     if _h_funding_rate_cap:
         v = m.funding_rate_cap
         if not _C8[v]:
             out.append((q + 'funding_rate_cap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_funding_rate_floor = m.HasField('funding_rate_floor')
+    _h_funding_rate_floor = _hf('funding_rate_floor')
     if _h_funding_rate_floor:
         v = m.funding_rate_floor
         if not _C8[v]:
             out.append((q + 'funding_rate_floor', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('interest_rate'):
+    if _hf('interest_rate'):
         v = m.interest_rate
         if not _C8[v]:
             out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('default_funding_rate'):
+    if _hf('default_funding_rate'):
         v = m.default_funding_rate
         if not _C8[v]:
             out.append((q + 'default_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('base_interest_rate'):
+    if _hf('base_interest_rate'):
         v = m.base_interest_rate
         if not _C8[v]:
             out.append((q + 'base_interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('quote_interest_rate'):
+    if _hf('quote_interest_rate'):
         v = m.quote_interest_rate
         if not _C8[v]:
             out.append((q + 'quote_interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -3898,7 +3942,8 @@ def _m_cqc_markets_v1_FundingSpecs(m, p, out):
 
 def _m_cqc_markets_v1_FutureContract(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('expiry_time'):
+    _hf = m.HasField
+    if not _hf('expiry_time'):
         out.append((q + 'expiry_time', 'required', 'value is required'))
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
@@ -3906,21 +3951,22 @@ def _m_cqc_markets_v1_FutureContract(m, p, out):
     v = m.settlement_method
     if v not in {0, 1, 2}:
         out.append((q + 'settlement_method', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_delivery_time = m.HasField('delivery_time')
+    _h_delivery_time = _hf('delivery_time')
     if not ((not _h_delivery_time) or (_tns(m.delivery_time) >= _tns(m.expiry_time))):
         out.append((p, 'future_contract.delivery_not_before_expiry', 'delivery_time must not be before expiry_time'))
 
 
 def _m_cqc_markets_v1_ImpactPrice(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.notional
     if not _C4[v]:
         out.append((q + 'notional', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('bid_price'):
+    if _hf('bid_price'):
         v = m.bid_price
         if not _C8[v]:
             out.append((q + 'bid_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('ask_price'):
+    if _hf('ask_price'):
         v = m.ask_price
         if not _C8[v]:
             out.append((q + 'ask_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -3928,7 +3974,8 @@ def _m_cqc_markets_v1_ImpactPrice(m, p, out):
 
 def _m_cqc_markets_v1_IndexConstituent(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('market_id'):
+    _hf = m.HasField
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -3939,7 +3986,7 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
         out.append((q + 'source_name', 'string.max_len', 'must be at most 64 characters'))
     if not _C7[v]:
         out.append((q + 'source_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('weight'):
+    if _hf('weight'):
         v = m.weight
         if not _C15[v]:
             out.append((q + 'weight', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -3950,6 +3997,7 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
 
 def _m_cqc_markets_v1_IndexInstrument(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.provider
     if not _M6[v]:
         out.append((q + 'provider', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
@@ -3969,7 +4017,7 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
             _m_cqc_markets_v1_IndexConstituent(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}constituents[{i}]")
-    if m.HasField('methodology_url'):
+    if _hf('methodology_url'):
         v = m.methodology_url
         if len(v) > 2048:
             out.append((q + 'methodology_url', 'string.max_len', 'must be at most 2048 characters'))
@@ -3977,7 +4025,7 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
             out.append((q + 'methodology_url', 'string.uri_empty', 'value is empty, which is not a valid URI'))
         elif not _is_uri(v):
             out.append((q + 'methodology_url', 'string.uri', 'must be a valid URI'))
-    if m.HasField('calculation_interval'):
+    if _hf('calculation_interval'):
         v = m.calculation_interval
         if _tns(v) <= 0:
             out.append((q + 'calculation_interval', 'duration.gt', 'must be greater than 0s'))
@@ -3985,6 +4033,7 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
 
 def _m_cqc_markets_v1_Instrument(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_instrument_id = m.instrument_id
     if not _C21[v]:
         out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
@@ -4002,12 +4051,12 @@ def _m_cqc_markets_v1_Instrument(m, p, out):
     v = m.base_asset_id
     if not _C3[v]:
         out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_quote_asset_id = m.HasField('quote_asset_id')
+    _h_quote_asset_id = _hf('quote_asset_id')
     if _h_quote_asset_id:
         v = m.quote_asset_id
         if not _C3[v]:
             out.append((q + 'quote_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_settlement_asset_id = m.HasField('settlement_asset_id')
+    _h_settlement_asset_id = _hf('settlement_asset_id')
     if _h_settlement_asset_id:
         v = m.settlement_asset_id
         if not _C3[v]:
@@ -4015,38 +4064,38 @@ def _m_cqc_markets_v1_Instrument(m, p, out):
     v = _f_contract_type = m.contract_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'contract_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_spot = m.HasField('spot')
+    _h_spot = _hf('spot')
     if _h_spot:
         _m_cqc_markets_v1_SpotInstrument(m.spot, q + 'spot', out)
-    _h_perpetual = m.HasField('perpetual')
+    _h_perpetual = _hf('perpetual')
     if _h_perpetual:
         _m_cqc_markets_v1_PerpContract(m.perpetual, q + 'perpetual', out)
-    _h_future = m.HasField('future')
+    _h_future = _hf('future')
     if _h_future:
         _m_cqc_markets_v1_FutureContract(m.future, q + 'future', out)
-    _h_option = m.HasField('option')
+    _h_option = _hf('option')
     if _h_option:
         _m_cqc_markets_v1_OptionSeries(m.option, q + 'option', out)
-    _h_lending_deposit = m.HasField('lending_deposit')
+    _h_lending_deposit = _hf('lending_deposit')
     if _h_lending_deposit:
         _m_cqc_markets_v1_LendingDeposit(m.lending_deposit, q + 'lending_deposit', out)
-    _h_lending_borrow = m.HasField('lending_borrow')
+    _h_lending_borrow = _hf('lending_borrow')
     if _h_lending_borrow:
         _m_cqc_markets_v1_LendingBorrow(m.lending_borrow, q + 'lending_borrow', out)
-    _h_combo = m.HasField('combo')
+    _h_combo = _hf('combo')
     if _h_combo:
         _m_cqc_markets_v1_ComboInstrument(m.combo, q + 'combo', out)
-    _h_index = m.HasField('index')
+    _h_index = _hf('index')
     if _h_index:
         _m_cqc_markets_v1_IndexInstrument(m.index, q + 'index', out)
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if m.WhichOneof('subtype') is None:
         out.append((q + 'subtype', 'required', 'exactly one field is required in oneof'))
-    _h_listing_time = m.HasField('listing_time')
+    _h_listing_time = _hf('listing_time')
     if not (_h_spot if (_f_instrument_type == 'SPOT') else (_h_perpetual if (_f_instrument_type == 'PERPETUAL') else (_h_future if (_f_instrument_type == 'FUTURE') else (_h_option if (_f_instrument_type == 'OPTION') else (_h_lending_deposit if (_f_instrument_type == 'LENDING_DEPOSIT') else (_h_lending_borrow if (_f_instrument_type == 'LENDING_BORROW') else (_h_combo if (_f_instrument_type == 'COMBO') else (_h_index if (_f_instrument_type == 'INDEX') else True)))))))):
         out.append((p, 'instrument.type_matches_subtype', 'instrument_type must match the populated subtype (SPOT/spot, PERPETUAL/perpetual, FUTURE/future, OPTION/option, LENDING_DEPOSIT/lending_deposit, LENDING_BORROW/lending_borrow, COMBO/combo, INDEX/index)'))
     if not (_f_instrument_type.startswith('LENDING_') or _h_quote_asset_id):
@@ -4065,18 +4114,19 @@ def _m_cqc_markets_v1_Instrument(m, p, out):
 
 def _m_cqc_markets_v1_InterestRateStrategy(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.strategy_address
     if len(v) > 128:
         out.append((q + 'strategy_address', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('borrow_curve'):
+    if _hf('borrow_curve'):
         _m_cqc_markets_v1_RateCurve(m.borrow_curve, q + 'borrow_curve', out)
-    if m.HasField('supply_curve'):
+    if _hf('supply_curve'):
         _m_cqc_markets_v1_RateCurve(m.supply_curve, q + 'supply_curve', out)
-    if m.HasField('stable_rate_slope1'):
+    if _hf('stable_rate_slope1'):
         v = m.stable_rate_slope1
         if not _C2[v]:
             out.append((q + 'stable_rate_slope1', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('stable_rate_slope2'):
+    if _hf('stable_rate_slope2'):
         v = m.stable_rate_slope2
         if not _C2[v]:
             out.append((q + 'stable_rate_slope2', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -4084,7 +4134,8 @@ def _m_cqc_markets_v1_InterestRateStrategy(m, p, out):
 
 def _m_cqc_markets_v1_LendingBorrow(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('reserve'):
+    _hf = m.HasField
+    if not _hf('reserve'):
         out.append((q + 'reserve', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_LendingReserve(m.reserve, q + 'reserve', out)
@@ -4093,7 +4144,7 @@ def _m_cqc_markets_v1_LendingBorrow(m, p, out):
         out.append((q + 'rate_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'rate_mode', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('debt_token_deployment_id'):
+    if _hf('debt_token_deployment_id'):
         v = m.debt_token_deployment_id
         if not _C1[v]:
             out.append((q + 'debt_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
@@ -4110,11 +4161,12 @@ def _m_cqc_markets_v1_LendingBorrow(m, p, out):
 
 def _m_cqc_markets_v1_LendingDeposit(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('reserve'):
+    _hf = m.HasField
+    if not _hf('reserve'):
         out.append((q + 'reserve', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_LendingReserve(m.reserve, q + 'reserve', out)
-    if m.HasField('receipt_token_deployment_id'):
+    if _hf('receipt_token_deployment_id'):
         v = m.receipt_token_deployment_id
         if not _C1[v]:
             out.append((q + 'receipt_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
@@ -4131,6 +4183,7 @@ def _m_cqc_markets_v1_LendingDeposit(m, p, out):
 
 def _m_cqc_markets_v1_LendingReserve(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.protocol
     if not _M27[v]:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`'))
@@ -4150,59 +4203,59 @@ def _m_cqc_markets_v1_LendingReserve(m, p, out):
     v = m.underlying_deployment_id
     if not _C1[v]:
         out.append((q + 'underlying_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    if m.HasField('rate_strategy'):
+    if _hf('rate_strategy'):
         _m_cqc_markets_v1_InterestRateStrategy(m.rate_strategy, q + 'rate_strategy', out)
-    _h_ltv = m.HasField('ltv')
+    _h_ltv = _hf('ltv')
     if _h_ltv:
         v = m.ltv
         if not _C15[v]:
             out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    _h_liquidation_threshold = _hf('liquidation_threshold')
     if _h_liquidation_threshold:
         v = m.liquidation_threshold
         if not _C15[v]:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('liquidation_bonus'):
+    if _hf('liquidation_bonus'):
         v = m.liquidation_bonus
         if not _C15[v]:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('liquidation_penalty'):
+    if _hf('liquidation_penalty'):
         v = m.liquidation_penalty
         if not _C15[v]:
             out.append((q + 'liquidation_penalty', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('collateral_sale_discount_factor'):
+    if _hf('collateral_sale_discount_factor'):
         v = m.collateral_sale_discount_factor
         if not _C15[v]:
             out.append((q + 'collateral_sale_discount_factor', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('reserve_factor'):
+    if _hf('reserve_factor'):
         v = m.reserve_factor
         if not _C15[v]:
             out.append((q + 'reserve_factor', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('target_reserves'):
+    if _hf('target_reserves'):
         v = m.target_reserves
         if not _C2[v]:
             out.append((q + 'target_reserves', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('min_borrow'):
+    if _hf('min_borrow'):
         v = m.min_borrow
         if not _C2[v]:
             out.append((q + 'min_borrow', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('supply_cap'):
+    if _hf('supply_cap'):
         v = m.supply_cap
         if not _C2[v]:
             out.append((q + 'supply_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('borrow_cap'):
+    if _hf('borrow_cap'):
         v = m.borrow_cap
         if not _C2[v]:
             out.append((q + 'borrow_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('debt_ceiling'):
+    if _hf('debt_ceiling'):
         v = m.debt_ceiling
         if not _C2[v]:
             out.append((q + 'debt_ceiling', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('flags'):
+    if not _hf('flags'):
         out.append((q + 'flags', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_LendingReserveFlags(m.flags, q + 'flags', out)
-    if m.HasField('emode_category'):
+    if _hf('emode_category'):
         _m_cqc_markets_v1_EModeCategory(m.emode_category, q + 'emode_category', out)
     v = m.oracle_address
     if len(v) > 128:
@@ -4223,76 +4276,78 @@ def _m_cqc_markets_v1_LendingReserveFlags(m, p, out):
 
 def _m_cqc_markets_v1_LendingReserveSpecs(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.deposit_instrument_id
     if not _C21[v]:
         out.append((q + 'deposit_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    if m.HasField('borrow_instrument_id'):
+    if _hf('borrow_instrument_id'):
         v = m.borrow_instrument_id
         if not _C21[v]:
             out.append((q + 'borrow_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    if m.HasField('state'):
+    if _hf('state'):
         _m_cqc_markets_v1_LendingReserveState(m.state, q + 'state', out)
 
 
 def _m_cqc_markets_v1_LendingReserveState(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('total_supplied'):
+    _hf = m.HasField
+    if _hf('total_supplied'):
         v = m.total_supplied
         if not _C2[v]:
             out.append((q + 'total_supplied', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('total_variable_debt'):
+    if _hf('total_variable_debt'):
         v = m.total_variable_debt
         if not _C2[v]:
             out.append((q + 'total_variable_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('total_stable_debt'):
+    if _hf('total_stable_debt'):
         v = m.total_stable_debt
         if not _C2[v]:
             out.append((q + 'total_stable_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('available_liquidity'):
+    if _hf('available_liquidity'):
         v = m.available_liquidity
         if not _C2[v]:
             out.append((q + 'available_liquidity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('utilization'):
+    if _hf('utilization'):
         v = m.utilization
         if not _C15[v]:
             out.append((q + 'utilization', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('supply_rate'):
+    if _hf('supply_rate'):
         v = m.supply_rate
         if not _C2[v]:
             out.append((q + 'supply_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('variable_borrow_rate'):
+    if _hf('variable_borrow_rate'):
         v = m.variable_borrow_rate
         if not _C2[v]:
             out.append((q + 'variable_borrow_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('supply_apy'):
+    if _hf('supply_apy'):
         v = m.supply_apy
         if not _C2[v]:
             out.append((q + 'supply_apy', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('variable_borrow_apy'):
+    if _hf('variable_borrow_apy'):
         v = m.variable_borrow_apy
         if not _C2[v]:
             out.append((q + 'variable_borrow_apy', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('liquidity_index'):
+    if _hf('liquidity_index'):
         v = m.liquidity_index
         if not _C2[v]:
             out.append((q + 'liquidity_index', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('variable_borrow_index'):
+    if _hf('variable_borrow_index'):
         v = m.variable_borrow_index
         if not _C2[v]:
             out.append((q + 'variable_borrow_index', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('accrued_to_treasury'):
+    if _hf('accrued_to_treasury'):
         v = m.accrued_to_treasury
         if not _C2[v]:
             out.append((q + 'accrued_to_treasury', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('unbacked'):
+    if _hf('unbacked'):
         v = m.unbacked
         if not _C2[v]:
             out.append((q + 'unbacked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('isolation_mode_total_debt'):
+    if _hf('isolation_mode_total_debt'):
         v = m.isolation_mode_total_debt
         if not _C2[v]:
             out.append((q + 'isolation_mode_total_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('reserves'):
+    if _hf('reserves'):
         v = m.reserves
         if not _C8[v]:
             out.append((q + 'reserves', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -4300,17 +4355,18 @@ def _m_cqc_markets_v1_LendingReserveState(m, p, out):
 
 def _m_cqc_markets_v1_LeverageLimits(m, p, out):
     q = p + "." if p else ""
-    _h_min_leverage = m.HasField('min_leverage')
+    _hf = m.HasField
+    _h_min_leverage = _hf('min_leverage')
     if _h_min_leverage:
         v = m.min_leverage
         if not _C4[v]:
             out.append((q + 'min_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_max_leverage = m.HasField('max_leverage')
+    _h_max_leverage = _hf('max_leverage')
     if _h_max_leverage:
         v = m.max_leverage
         if not _C4[v]:
             out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('leverage_step'):
+    if _hf('leverage_step'):
         v = m.leverage_step
         if not _C4[v]:
             out.append((q + 'leverage_step', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -4340,6 +4396,7 @@ def _m_cqc_markets_v1_LeverageLimits(m, p, out):
 
 def _m_cqc_markets_v1_Liquidation(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -4354,26 +4411,26 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
     v = _f_size = m.size
     if not _C4[v]:
         out.append((q + 'size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('average_price'):
+    if _hf('average_price'):
         v = m.average_price
         if not _C8[v]:
             out.append((q + 'average_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_filled_size = m.HasField('filled_size')
+    _h_filled_size = _hf('filled_size')
     if _h_filled_size:
         v = m.filled_size
         if not _C2[v]:
             out.append((q + 'filled_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('venue_order_id'):
+    if _hf('venue_order_id'):
         v = m.venue_order_id
         if len(v) < 1:
             out.append((q + 'venue_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('event_time'):
+    if not _hf('event_time'):
         out.append((q + 'event_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.order_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
@@ -4384,7 +4441,7 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
     v = m.venue_order_status
     if len(v) > 64:
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
-    _h_last_filled_size = m.HasField('last_filled_size')
+    _h_last_filled_size = _hf('last_filled_size')
     if _h_last_filled_size:
         v = m.last_filled_size
         if not _C2[v]:
@@ -4397,33 +4454,34 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
 
 def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_market_id = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('as_of_time'):
+    if not _hf('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     v = m.source
     if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    _h_best_bid = m.HasField('best_bid')
+    _h_best_bid = _hf('best_bid')
     if _h_best_bid:
         v = m.best_bid
         if not _C8[v]:
             out.append((q + 'best_bid', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_best_ask = m.HasField('best_ask')
+    _h_best_ask = _hf('best_ask')
     if _h_best_ask:
         v = m.best_ask
         if not _C8[v]:
             out.append((q + 'best_ask', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('spread'):
+    if _hf('spread'):
         v = m.spread
         if not _C2[v]:
             out.append((q + 'spread', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('spread_bps'):
+    if _hf('spread_bps'):
         v = m.spread_bps
         if not _C2[v]:
             out.append((q + 'spread_bps', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_notional_asset_id = m.HasField('notional_asset_id')
+    _h_notional_asset_id = _hf('notional_asset_id')
     if _h_notional_asset_id:
         v = m.notional_asset_id
         if not _C3[v]:
@@ -4450,45 +4508,45 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
             _m_cqc_markets_v1_ImpactPrice(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}impact_prices[{i}]")
-    if m.HasField('volume_24h_base'):
+    if _hf('volume_24h_base'):
         v = m.volume_24h_base
         if not _C2[v]:
             out.append((q + 'volume_24h_base', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('volume_24h_quote'):
+    if _hf('volume_24h_quote'):
         v = m.volume_24h_quote
         if not _C2[v]:
             out.append((q + 'volume_24h_quote', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('volume_30d_base'):
+    if _hf('volume_30d_base'):
         v = m.volume_30d_base
         if not _C2[v]:
             out.append((q + 'volume_30d_base', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('volume_30d_quote'):
+    if _hf('volume_30d_quote'):
         v = m.volume_30d_quote
         if not _C2[v]:
             out.append((q + 'volume_30d_quote', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_volume_24h_converted = m.HasField('volume_24h_converted')
+    _h_volume_24h_converted = _hf('volume_24h_converted')
     if _h_volume_24h_converted:
         _m_cqc_types_v1_AssetAmount(m.volume_24h_converted, q + 'volume_24h_converted', out)
-    _h_open_interest = m.HasField('open_interest')
+    _h_open_interest = _hf('open_interest')
     if _h_open_interest:
         _m_cqc_markets_v1_OpenInterest(m.open_interest, q + 'open_interest', out)
-    _h_total_value_locked = m.HasField('total_value_locked')
+    _h_total_value_locked = _hf('total_value_locked')
     if _h_total_value_locked:
         _m_cqc_types_v1_AssetAmount(m.total_value_locked, q + 'total_value_locked', out)
-    if m.HasField('utilization'):
+    if _hf('utilization'):
         v = m.utilization
         if not _C15[v]:
             out.append((q + 'utilization', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('quality'):
+    if _hf('quality'):
         _m_cqc_markets_v1_MarketDataQuality(m.quality, q + 'quality', out)
     v = m.aggregation_source
     if v not in {0, 1, 2}:
         out.append((q + 'aggregation_source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'aggregation_source', 'enum.not_in', 'must not be in list [0]'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _f_best_ask = m.best_ask
     _f_best_bid = m.best_bid
@@ -4506,14 +4564,15 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
 
 def _m_cqc_markets_v1_MarginAsset(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('collateral_ratio'):
+    if _hf('collateral_ratio'):
         v = m.collateral_ratio
         if not _C15[v]:
             out.append((q + 'collateral_ratio', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('auto_exchange_threshold'):
+    if _hf('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
         if not _C8[v]:
             out.append((q + 'auto_exchange_threshold', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -4521,7 +4580,8 @@ def _m_cqc_markets_v1_MarginAsset(m, p, out):
 
 def _m_cqc_markets_v1_MarginTerms(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('max_leverage'):
+    _hf = m.HasField
+    if _hf('max_leverage'):
         v = m.max_leverage
         if not _C4[v]:
             out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -4534,15 +4594,15 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
             _m_cqc_markets_v1_MarginTier(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}margin_tiers[{i}]")
-    if m.HasField('initial_margin_rate'):
+    if _hf('initial_margin_rate'):
         v = m.initial_margin_rate
         if not _C15[v]:
             out.append((q + 'initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('maintenance_margin_rate'):
+    if _hf('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
         if not _C15[v]:
             out.append((q + 'maintenance_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('liquidation_fee_rate'):
+    if _hf('liquidation_fee_rate'):
         v = m.liquidation_fee_rate
         if not _C43[v]:
             out.append((q + 'liquidation_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
@@ -4557,15 +4617,15 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
             _m_cqc_markets_v1_MarginAsset(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}margin_assets[{i}]")
-    if m.HasField('risk_limit_steps'):
+    if _hf('risk_limit_steps'):
         _m_cqc_markets_v1_RiskLimitSteps(m.risk_limit_steps, q + 'risk_limit_steps', out)
-    if m.HasField('open_interest_scaling'):
+    if _hf('open_interest_scaling'):
         _m_cqc_markets_v1_OpenInterestMarginScaling(m.open_interest_scaling, q + 'open_interest_scaling', out)
-    if m.HasField('margin_call_level'):
+    if _hf('margin_call_level'):
         v = m.margin_call_level
         if not _C4[v]:
             out.append((q + 'margin_call_level', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('stop_out_level'):
+    if _hf('stop_out_level'):
         v = m.stop_out_level
         if not _C4[v]:
             out.append((q + 'stop_out_level', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -4576,42 +4636,43 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
 
 def _m_cqc_markets_v1_MarginTier(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.tier
     if v < 1:
         out.append((q + 'tier', 'uint32.gte', 'must be greater than or equal to 1'))
     v = _f_notional_floor = m.notional_floor
     if not _C2[v]:
         out.append((q + 'notional_floor', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_notional_cap = m.HasField('notional_cap')
+    _h_notional_cap = _hf('notional_cap')
     if _h_notional_cap:
         v = m.notional_cap
         if not _C2[v]:
             out.append((q + 'notional_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('notional_asset_id'):
+    if _hf('notional_asset_id'):
         v = m.notional_asset_id
         if not _C3[v]:
             out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('max_leverage'):
+    if _hf('max_leverage'):
         v = m.max_leverage
         if not _C4[v]:
             out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('maintenance_margin_rate'):
+    if _hf('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
         if not _C15[v]:
             out.append((q + 'maintenance_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('initial_margin_rate'):
+    if _hf('initial_margin_rate'):
         v = m.initial_margin_rate
         if not _C15[v]:
             out.append((q + 'initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('maintenance_amount'):
+    if _hf('maintenance_amount'):
         v = m.maintenance_amount
         if not _C2[v]:
             out.append((q + 'maintenance_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_base_loan'):
+    if _hf('max_base_loan'):
         v = m.max_base_loan
         if not _C2[v]:
             out.append((q + 'max_base_loan', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_quote_loan'):
+    if _hf('max_quote_loan'):
         v = m.max_quote_loan
         if not _C2[v]:
             out.append((q + 'max_quote_loan', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -4622,6 +4683,7 @@ def _m_cqc_markets_v1_MarginTier(m, p, out):
 
 def _m_cqc_markets_v1_Market(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -4686,54 +4748,54 @@ def _m_cqc_markets_v1_Market(m, p, out):
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [0]'))
-    _h_tick_size = m.HasField('tick_size')
+    _h_tick_size = _hf('tick_size')
     if _h_tick_size:
         v = m.tick_size
         if not _C4[v]:
             out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('lot_size'):
+    if _hf('lot_size'):
         v = m.lot_size
         if not _C4[v]:
             out.append((q + 'lot_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_tick_rule = m.HasField('tick_rule')
+    _h_tick_rule = _hf('tick_rule')
     if _h_tick_rule:
         _m_cqc_markets_v1_TickRule(m.tick_rule, q + 'tick_rule', out)
-    if m.HasField('precisions'):
+    if _hf('precisions'):
         _m_cqc_markets_v1_Precisions(m.precisions, q + 'precisions', out)
-    if m.HasField('limit_order_size'):
+    if _hf('limit_order_size'):
         _m_cqc_markets_v1_OrderSizeLimits(m.limit_order_size, q + 'limit_order_size', out)
-    if m.HasField('market_order_size'):
+    if _hf('market_order_size'):
         _m_cqc_markets_v1_OrderSizeLimits(m.market_order_size, q + 'market_order_size', out)
-    if m.HasField('notional_limits'):
+    if _hf('notional_limits'):
         _m_cqc_markets_v1_NotionalLimits(m.notional_limits, q + 'notional_limits', out)
-    if m.HasField('price_limits'):
+    if _hf('price_limits'):
         _m_cqc_markets_v1_PriceLimits(m.price_limits, q + 'price_limits', out)
-    if m.HasField('price_bands'):
+    if _hf('price_bands'):
         _m_cqc_markets_v1_PriceBands(m.price_bands, q + 'price_bands', out)
-    if m.HasField('leverage_limits'):
+    if _hf('leverage_limits'):
         _m_cqc_markets_v1_LeverageLimits(m.leverage_limits, q + 'leverage_limits', out)
-    if m.HasField('order_limits'):
+    if _hf('order_limits'):
         _m_cqc_markets_v1_OrderLimits(m.order_limits, q + 'order_limits', out)
-    if m.HasField('order_features'):
+    if _hf('order_features'):
         _m_cqc_markets_v1_OrderFeatures(m.order_features, q + 'order_features', out)
-    if m.HasField('self_trade_prevention'):
+    if _hf('self_trade_prevention'):
         _m_cqc_markets_v1_SelfTradePrevention(m.self_trade_prevention, q + 'self_trade_prevention', out)
-    if m.HasField('permissions'):
+    if _hf('permissions'):
         _m_cqc_markets_v1_TradingPermissions(m.permissions, q + 'permissions', out)
-    if m.HasField('fees'):
+    if _hf('fees'):
         _m_cqc_markets_v1_FeeSchedule(m.fees, q + 'fees', out)
-    if m.HasField('block_trade'):
+    if _hf('block_trade'):
         _m_cqc_markets_v1_BlockTradeRules(m.block_trade, q + 'block_trade', out)
-    _h_derivative = m.HasField('derivative')
+    _h_derivative = _hf('derivative')
     if _h_derivative:
         _m_cqc_markets_v1_DerivativeSpecs(m.derivative, q + 'derivative', out)
-    _h_amm_pool = m.HasField('amm_pool')
+    _h_amm_pool = _hf('amm_pool')
     if _h_amm_pool:
         _m_cqc_markets_v1_AmmPoolSpecs(m.amm_pool, q + 'amm_pool', out)
-    _h_lending_reserve = m.HasField('lending_reserve')
+    _h_lending_reserve = _hf('lending_reserve')
     if _h_lending_reserve:
         _m_cqc_markets_v1_LendingReserveSpecs(m.lending_reserve, q + 'lending_reserve', out)
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _r = m.trade_quote_asset_ids
     if len(_r) > 20:
@@ -4749,23 +4811,23 @@ def _m_cqc_markets_v1_Market(m, p, out):
         out.append((q + 'status_message', 'string.max_len', 'must be at most 1000 characters'))
     if not _C7[v]:
         out.append((q + 'status_message', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_contract_size = m.HasField('contract_size')
+    _h_contract_size = _hf('contract_size')
     if _h_contract_size:
         v = m.contract_size
         if not _C4[v]:
             out.append((q + 'contract_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_contract_size_asset_id = m.HasField('contract_size_asset_id')
+    _h_contract_size_asset_id = _hf('contract_size_asset_id')
     if _h_contract_size_asset_id:
         v = m.contract_size_asset_id
         if not _C3[v]:
             out.append((q + 'contract_size_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('contract_multiplier'):
+    if _hf('contract_multiplier'):
         v = m.contract_multiplier
         if not _C4[v]:
             out.append((q + 'contract_multiplier', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('on_chain_quantization'):
+    if _hf('on_chain_quantization'):
         _m_cqc_markets_v1_OnChainQuantization(m.on_chain_quantization, q + 'on_chain_quantization', out)
-    _h_spot_margin = m.HasField('spot_margin')
+    _h_spot_margin = _hf('spot_margin')
     if _h_spot_margin:
         _m_cqc_markets_v1_MarginTerms(m.spot_margin, q + 'spot_margin', out)
     _r = m.venue_alternate_symbols
@@ -4781,8 +4843,8 @@ def _m_cqc_markets_v1_Market(m, p, out):
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     _f_tick_size = m.tick_size
-    _h_delisting_time = m.HasField('delisting_time')
-    _h_listing_time = m.HasField('listing_time')
+    _h_delisting_time = _hf('delisting_time')
+    _h_listing_time = _hf('listing_time')
     if not (_h_amm_pool == (_f_market_type == 6)):
         out.append((p, 'market.amm_pool_matches_type', 'amm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets'))
     if not (_h_lending_reserve == (_f_market_type == 7)):
@@ -4884,25 +4946,26 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
 
 def _m_cqc_markets_v1_NotionalLimits(m, p, out):
     q = p + "." if p else ""
-    _h_min_notional = m.HasField('min_notional')
+    _hf = m.HasField
+    _h_min_notional = _hf('min_notional')
     if _h_min_notional:
         v = m.min_notional
         if not _C2[v]:
             out.append((q + 'min_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_max_notional = m.HasField('max_notional')
+    _h_max_notional = _hf('max_notional')
     if _h_max_notional:
         v = m.max_notional
         if not _C2[v]:
             out.append((q + 'max_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('average_price_window'):
+    if _hf('average_price_window'):
         v = m.average_price_window
         if _tns(v) < 0:
             out.append((q + 'average_price_window', 'duration.gte', 'must be greater than or equal to 0s'))
-    if m.HasField('max_market_order_notional'):
+    if _hf('max_market_order_notional'):
         v = m.max_market_order_notional
         if not _C2[v]:
             out.append((q + 'max_market_order_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('notional_asset_id'):
+    if _hf('notional_asset_id'):
         v = m.notional_asset_id
         if not _C3[v]:
             out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -4934,6 +4997,7 @@ def _m_cqc_markets_v1_OnChainQuantization(m, p, out):
 
 def _m_cqc_markets_v1_OpenInterest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -4945,19 +5009,19 @@ def _m_cqc_markets_v1_OpenInterest(m, p, out):
         out.append((q + 'amount_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'amount_unit', 'enum.not_in', 'must not be in list [0]'))
-    _h_base_amount = m.HasField('base_amount')
+    _h_base_amount = _hf('base_amount')
     if _h_base_amount:
         v = m.base_amount
         if not _C2[v]:
             out.append((q + 'base_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_value = m.HasField('value')
+    _h_value = _hf('value')
     if _h_value:
         _m_cqc_types_v1_AssetAmount(m.value, q + 'value', out)
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('period'):
+    if _hf('period'):
         v = m.period
         if _tns(v) <= 0:
             out.append((q + 'period', 'duration.gt', 'must be greater than 0s'))
@@ -4969,21 +5033,22 @@ def _m_cqc_markets_v1_OpenInterest(m, p, out):
 
 def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_open_interest_lower_cap = m.open_interest_lower_cap
     if not _C2[v]:
         out.append((q + 'open_interest_lower_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = _f_open_interest_upper_cap = m.open_interest_upper_cap
     if not _C2[v]:
         out.append((q + 'open_interest_upper_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('open_interest_asset_id'):
+    if _hf('open_interest_asset_id'):
         v = m.open_interest_asset_id
         if not _C3[v]:
             out.append((q + 'open_interest_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('max_initial_margin_rate'):
+    if _hf('max_initial_margin_rate'):
         v = m.max_initial_margin_rate
         if not _C15[v]:
             out.append((q + 'max_initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('base_open_interest'):
+    if _hf('base_open_interest'):
         v = m.base_open_interest
         if not _C2[v]:
             out.append((q + 'base_open_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -4993,67 +5058,69 @@ def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
 
 def _m_cqc_markets_v1_OptionGreeks(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source
     if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    if m.HasField('bid_iv'):
+    if _hf('bid_iv'):
         v = m.bid_iv
         if not _C2[v]:
             out.append((q + 'bid_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('ask_iv'):
+    if _hf('ask_iv'):
         v = m.ask_iv
         if not _C2[v]:
             out.append((q + 'ask_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('mark_iv'):
+    if _hf('mark_iv'):
         v = m.mark_iv
         if not _C2[v]:
             out.append((q + 'mark_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('delta'):
+    if _hf('delta'):
         v = m.delta
         if not _C8[v]:
             out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('gamma'):
+    if _hf('gamma'):
         v = m.gamma
         if not _C8[v]:
             out.append((q + 'gamma', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('vega'):
+    if _hf('vega'):
         v = m.vega
         if not _C8[v]:
             out.append((q + 'vega', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('theta'):
+    if _hf('theta'):
         v = m.theta
         if not _C8[v]:
             out.append((q + 'theta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('rho'):
+    if _hf('rho'):
         v = m.rho
         if not _C8[v]:
             out.append((q + 'rho', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('underlying_price'):
+    if _hf('underlying_price'):
         v = m.underlying_price
         if not _C8[v]:
             out.append((q + 'underlying_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.underlying_name
     if len(v) > 128:
         out.append((q + 'underlying_name', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('mark_price'):
+    if _hf('mark_price'):
         v = m.mark_price
         if not _C8[v]:
             out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('interest_rate'):
+    if _hf('interest_rate'):
         v = m.interest_rate
         if not _C8[v]:
             out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
 
 
 def _m_cqc_markets_v1_OptionSeries(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.option_type
     if v not in ('CALL', 'PUT'):
         out.append((q + 'option_type', 'string.in', 'must be in list [CALL, PUT]'))
@@ -5069,12 +5136,12 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
     v = m.premium_asset_id
     if not _C3[v]:
         out.append((q + 'premium_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if not m.HasField('expiry_time'):
+    if not _hf('expiry_time'):
         out.append((q + 'expiry_time', 'required', 'value is required'))
     v = m.settlement_method
     if v not in {0, 1, 2}:
         out.append((q + 'settlement_method', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('underlying_instrument_id'):
+    if _hf('underlying_instrument_id'):
         v = m.underlying_instrument_id
         if not _C21[v]:
             out.append((q + 'underlying_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
@@ -5091,6 +5158,7 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
 
 def _m_cqc_markets_v1_OrderBook(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -5121,31 +5189,31 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
             _m_cqc_markets_v1_OrderBookLevel(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}asks[{i}]")
-    if m.HasField('price_grouping'):
+    if _hf('price_grouping'):
         v = m.price_grouping
         if not _C4[v]:
             out.append((q + 'price_grouping', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('update_interval'):
+    if _hf('update_interval'):
         v = m.update_interval
         if _tns(v) <= 0:
             out.append((q + 'update_interval', 'duration.gt', 'must be greater than 0s'))
-    _h_indicative_price = m.HasField('indicative_price')
+    _h_indicative_price = _hf('indicative_price')
     if _h_indicative_price:
         v = m.indicative_price
         if not _C8[v]:
             out.append((q + 'indicative_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_indicative_size = m.HasField('indicative_size')
+    _h_indicative_size = _hf('indicative_size')
     if _h_indicative_size:
         v = m.indicative_size
         if not _C2[v]:
             out.append((q + 'indicative_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _f_is_snapshot = m.is_snapshot
-    _h_first_update_id = m.HasField('first_update_id')
-    _h_last_update_id = m.HasField('last_update_id')
+    _h_first_update_id = _hf('first_update_id')
+    _h_last_update_id = _hf('last_update_id')
     if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))) and all(map(_C37.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))):
         out.append((p, 'order_book.snapshot_actions', 'snapshot levels must have action UNSPECIFIED or ADD'))
     if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, _column(_K_bids, ('get', 'size'), _L_bids, _attrgetter('size')))) and all(map(_C38.__getitem__, _column(_K_asks, ('get', 'size'), _L_asks, _attrgetter('size')))))):
@@ -5245,47 +5313,48 @@ def _m_cqc_markets_v1_OrderFeatures(m, p, out):
 
 def _m_cqc_markets_v1_OrderLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('max_position_quantity'):
+    _hf = m.HasField
+    if _hf('max_position_quantity'):
         v = m.max_position_quantity
         if not _C2[v]:
             out.append((q + 'max_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_position_notional'):
+    if _hf('max_position_notional'):
         v = m.max_position_notional
         if not _C2[v]:
             out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_position_share'):
+    if _hf('max_position_share'):
         v = m.max_position_share
         if not _C15[v]:
             out.append((q + 'max_position_share', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('max_platform_open_interest'):
+    if _hf('max_platform_open_interest'):
         v = m.max_platform_open_interest
         if not _C2[v]:
             out.append((q + 'max_platform_open_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_iceberg_order_size'):
+    if _hf('max_iceberg_order_size'):
         v = m.max_iceberg_order_size
         if not _C2[v]:
             out.append((q + 'max_iceberg_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_trigger_order_size'):
+    if _hf('max_trigger_order_size'):
         v = m.max_trigger_order_size
         if not _C2[v]:
             out.append((q + 'max_trigger_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_twap_order_size'):
+    if _hf('max_twap_order_size'):
         v = m.max_twap_order_size
         if not _C2[v]:
             out.append((q + 'max_twap_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_stop_order_size'):
+    if _hf('max_stop_order_size'):
         v = m.max_stop_order_size
         if not _C2[v]:
             out.append((q + 'max_stop_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_post_only_order_size'):
+    if _hf('max_post_only_order_size'):
         v = m.max_post_only_order_size
         if not _C2[v]:
             out.append((q + 'max_post_only_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_long_position_quantity'):
+    if _hf('max_long_position_quantity'):
         v = m.max_long_position_quantity
         if not _C2[v]:
             out.append((q + 'max_long_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_short_position_quantity'):
+    if _hf('max_short_position_quantity'):
         v = m.max_short_position_quantity
         if not _C2[v]:
             out.append((q + 'max_short_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -5293,17 +5362,18 @@ def _m_cqc_markets_v1_OrderLimits(m, p, out):
 
 def _m_cqc_markets_v1_OrderSizeLimits(m, p, out):
     q = p + "." if p else ""
-    _h_min_quantity = m.HasField('min_quantity')
+    _hf = m.HasField
+    _h_min_quantity = _hf('min_quantity')
     if _h_min_quantity:
         v = m.min_quantity
         if not _C2[v]:
             out.append((q + 'min_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_max_quantity = m.HasField('max_quantity')
+    _h_max_quantity = _hf('max_quantity')
     if _h_max_quantity:
         v = m.max_quantity
         if not _C2[v]:
             out.append((q + 'max_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('step_size'):
+    if _hf('step_size'):
         v = m.step_size
         if not _C4[v]:
             out.append((q + 'step_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -5335,35 +5405,36 @@ def _m_cqc_markets_v1_PerpContract(m, p, out):
 
 def _m_cqc_markets_v1_Precisions(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('price_decimals'):
+    _hf = m.HasField
+    if _hf('price_decimals'):
         v = m.price_decimals
         if v > 36:
             out.append((q + 'price_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('quantity_decimals'):
+    if _hf('quantity_decimals'):
         v = m.quantity_decimals
         if v > 36:
             out.append((q + 'quantity_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('base_asset_decimals'):
+    if _hf('base_asset_decimals'):
         v = m.base_asset_decimals
         if v > 36:
             out.append((q + 'base_asset_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('quote_asset_decimals'):
+    if _hf('quote_asset_decimals'):
         v = m.quote_asset_decimals
         if v > 36:
             out.append((q + 'quote_asset_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('base_commission_decimals'):
+    if _hf('base_commission_decimals'):
         v = m.base_commission_decimals
         if v > 36:
             out.append((q + 'base_commission_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('quote_commission_decimals'):
+    if _hf('quote_commission_decimals'):
         v = m.quote_commission_decimals
         if v > 36:
             out.append((q + 'quote_commission_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('notional_decimals'):
+    if _hf('notional_decimals'):
         v = m.notional_decimals
         if v > 36:
             out.append((q + 'notional_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('min_price_increment'):
+    if _hf('min_price_increment'):
         v = m.min_price_increment
         if not _C4[v]:
             out.append((q + 'min_price_increment', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -5371,11 +5442,12 @@ def _m_cqc_markets_v1_Precisions(m, p, out):
 
 def _m_cqc_markets_v1_Price(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('market_id'):
+    _hf = m.HasField
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -5396,33 +5468,33 @@ def _m_cqc_markets_v1_Price(m, p, out):
     v = m.source_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'source_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('source_ref'):
+    if _hf('source_ref'):
         v = m.source_ref
         if len(v) < 1:
             out.append((q + 'source_ref', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 256:
             out.append((q + 'source_ref', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('confidence'):
+    if _hf('confidence'):
         v = m.confidence
         if not _C15[v]:
             out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('confidence_interval'):
+    if _hf('confidence_interval'):
         v = m.confidence_interval
         if not _C2[v]:
             out.append((q + 'confidence_interval', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_impact_notional = m.HasField('impact_notional')
+    _h_impact_notional = _hf('impact_notional')
     if _h_impact_notional:
         v = m.impact_notional
         if not _C4[v]:
             out.append((q + 'impact_notional', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_averaging_window = m.HasField('averaging_window')
+    _h_averaging_window = _hf('averaging_window')
     if _h_averaging_window:
         v = m.averaging_window
         if _tns(v) <= 0:
             out.append((q + 'averaging_window', 'duration.gt', 'must be greater than 0s'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.WhichOneof('subject') is None:
         out.append((q + 'subject', 'required', 'exactly one field is required in oneof'))
@@ -5434,59 +5506,60 @@ def _m_cqc_markets_v1_Price(m, p, out):
 
 def _m_cqc_markets_v1_PriceBands(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('multiplier_up'):
+    _hf = m.HasField
+    if _hf('multiplier_up'):
         v = m.multiplier_up
         if not _C4[v]:
             out.append((q + 'multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('multiplier_down'):
+    if _hf('multiplier_down'):
         v = m.multiplier_down
         if not _C2[v]:
             out.append((q + 'multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('bid_multiplier_up'):
+    if _hf('bid_multiplier_up'):
         v = m.bid_multiplier_up
         if not _C4[v]:
             out.append((q + 'bid_multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('bid_multiplier_down'):
+    if _hf('bid_multiplier_down'):
         v = m.bid_multiplier_down
         if not _C2[v]:
             out.append((q + 'bid_multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('ask_multiplier_up'):
+    if _hf('ask_multiplier_up'):
         v = m.ask_multiplier_up
         if not _C4[v]:
             out.append((q + 'ask_multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('ask_multiplier_down'):
+    if _hf('ask_multiplier_down'):
         v = m.ask_multiplier_down
         if not _C2[v]:
             out.append((q + 'ask_multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('average_price_window'):
+    if _hf('average_price_window'):
         v = m.average_price_window
         if _tns(v) < 0:
             out.append((q + 'average_price_window', 'duration.gte', 'must be greater than or equal to 0s'))
-    if m.HasField('multiplier_decimals'):
+    if _hf('multiplier_decimals'):
         v = m.multiplier_decimals
         if v > 36:
             out.append((q + 'multiplier_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('market_take_bound'):
+    if _hf('market_take_bound'):
         v = m.market_take_bound
         if not _C15[v]:
             out.append((q + 'market_take_bound', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('trigger_protect'):
+    if _hf('trigger_protect'):
         v = m.trigger_protect
         if not _C15[v]:
             out.append((q + 'trigger_protect', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('price_limit_ratio_x'):
+    if _hf('price_limit_ratio_x'):
         v = m.price_limit_ratio_x
         if not _C15[v]:
             out.append((q + 'price_limit_ratio_x', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('price_limit_ratio_y'):
+    if _hf('price_limit_ratio_y'):
         v = m.price_limit_ratio_y
         if not _C15[v]:
             out.append((q + 'price_limit_ratio_y', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('max_slippage'):
+    if _hf('max_slippage'):
         v = m.max_slippage
         if not _C15[v]:
             out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('high_bid_limit'):
+    if _hf('high_bid_limit'):
         v = m.high_bid_limit
         if not _C15[v]:
             out.append((q + 'high_bid_limit', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -5494,21 +5567,22 @@ def _m_cqc_markets_v1_PriceBands(m, p, out):
 
 def _m_cqc_markets_v1_PriceLimits(m, p, out):
     q = p + "." if p else ""
-    _h_min_price = m.HasField('min_price')
+    _hf = m.HasField
+    _h_min_price = _hf('min_price')
     if _h_min_price:
         v = m.min_price
         if not _C8[v]:
             out.append((q + 'min_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_max_price = m.HasField('max_price')
+    _h_max_price = _hf('max_price')
     if _h_max_price:
         v = m.max_price
         if not _C8[v]:
             out.append((q + 'max_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('limit_up_price'):
+    if _hf('limit_up_price'):
         v = m.limit_up_price
         if not _C8[v]:
             out.append((q + 'limit_up_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('limit_down_price'):
+    if _hf('limit_down_price'):
         v = m.limit_down_price
         if not _C8[v]:
             out.append((q + 'limit_down_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -5520,19 +5594,20 @@ def _m_cqc_markets_v1_PriceLimits(m, p, out):
 
 def _m_cqc_markets_v1_RateCurve(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('base_rate'):
+    _hf = m.HasField
+    if _hf('base_rate'):
         v = m.base_rate
         if not _C2[v]:
             out.append((q + 'base_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('kink'):
+    if _hf('kink'):
         v = m.kink
         if not _C15[v]:
             out.append((q + 'kink', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('slope_below_kink'):
+    if _hf('slope_below_kink'):
         v = m.slope_below_kink
         if not _C2[v]:
             out.append((q + 'slope_below_kink', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('slope_above_kink'):
+    if _hf('slope_above_kink'):
         v = m.slope_above_kink
         if not _C2[v]:
             out.append((q + 'slope_above_kink', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -5546,7 +5621,7 @@ def _m_cqc_markets_v1_RateCurve(m, p, out):
         out.append((q + 'rate_period', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'rate_period', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('periods_per_year'):
+    if _hf('periods_per_year'):
         v = m.periods_per_year
         if v <= 0:
             out.append((q + 'periods_per_year', 'uint64.gt', 'must be greater than 0'))
@@ -5554,10 +5629,11 @@ def _m_cqc_markets_v1_RateCurve(m, p, out):
 
 def _m_cqc_markets_v1_RewardEmission(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.reward_deployment_id
     if not _C1[v]:
         out.append((q + 'reward_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
-    _h_emission_rate = m.HasField('emission_rate')
+    _h_emission_rate = _hf('emission_rate')
     if _h_emission_rate:
         v = m.emission_rate
         if not _C2[v]:
@@ -5565,31 +5641,31 @@ def _m_cqc_markets_v1_RewardEmission(m, p, out):
     v = _f_rate_period = m.rate_period
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'rate_period', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('apr'):
+    if _hf('apr'):
         v = m.apr
         if not _C2[v]:
             out.append((q + 'apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_apr'):
+    if _hf('max_apr'):
         v = m.max_apr
         if not _C2[v]:
             out.append((q + 'max_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('projected_apr'):
+    if _hf('projected_apr'):
         v = m.projected_apr
         if not _C2[v]:
             out.append((q + 'projected_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('projected_max_apr'):
+    if _hf('projected_max_apr'):
         v = m.projected_max_apr
         if not _C2[v]:
             out.append((q + 'projected_max_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('min_balance'):
+    if _hf('min_balance'):
         v = m.min_balance
         if not _C2[v]:
             out.append((q + 'min_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.distributor_address
     if len(v) > 128:
         out.append((q + 'distributor_address', 'string.max_len', 'must be at most 128 characters'))
-    _h_end_time = m.HasField('end_time')
-    _h_start_time = m.HasField('start_time')
+    _h_end_time = _hf('end_time')
+    _h_start_time = _hf('start_time')
     if not ((not _h_emission_rate) or (_f_rate_period != 0)):
         out.append((p, 'reward_emission.rate_has_period', 'rate_period is required when emission_rate is set'))
     if not (((not _h_start_time) or (not _h_end_time)) or (_tns(m.end_time) > _tns(m.start_time))):
@@ -5598,26 +5674,27 @@ def _m_cqc_markets_v1_RewardEmission(m, p, out):
 
 def _m_cqc_markets_v1_RiskLimitSteps(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_base_risk_limit = m.base_risk_limit
     if not _C4[v]:
         out.append((q + 'base_risk_limit', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.risk_step
     if not _C4[v]:
         out.append((q + 'risk_step', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_max_risk_limit = m.HasField('max_risk_limit')
+    _h_max_risk_limit = _hf('max_risk_limit')
     if _h_max_risk_limit:
         v = m.max_risk_limit
         if not _C4[v]:
             out.append((q + 'max_risk_limit', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('risk_limit_asset_id'):
+    if _hf('risk_limit_asset_id'):
         v = m.risk_limit_asset_id
         if not _C3[v]:
             out.append((q + 'risk_limit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('initial_margin_increment'):
+    if _hf('initial_margin_increment'):
         v = m.initial_margin_increment
         if not _C15[v]:
             out.append((q + 'initial_margin_increment', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('maintenance_margin_increment'):
+    if _hf('maintenance_margin_increment'):
         v = m.maintenance_margin_increment
         if not _C15[v]:
             out.append((q + 'maintenance_margin_increment', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
@@ -5692,11 +5769,12 @@ def _m_cqc_markets_v1_SteppedTick(m, p, out):
 
 def _m_cqc_markets_v1_TickRule(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('fixed'):
+    _hf = m.HasField
+    if _hf('fixed'):
         _m_cqc_markets_v1_FixedTick(m.fixed, q + 'fixed', out)
-    if m.HasField('stepped'):
+    if _hf('stepped'):
         _m_cqc_markets_v1_SteppedTick(m.stepped, q + 'stepped', out)
-    if m.HasField('significant_figures'):
+    if _hf('significant_figures'):
         _m_cqc_markets_v1_SignificantFiguresTick(m.significant_figures, q + 'significant_figures', out)
     if m.WhichOneof('rule') is None:
         out.append((q + 'rule', 'required', 'exactly one field is required in oneof'))
@@ -5714,62 +5792,63 @@ def _m_cqc_markets_v1_TickStep(m, p, out):
 
 def _m_cqc_markets_v1_TickerStatistics(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('window'):
+    if not _hf('window'):
         out.append((q + 'window', 'required', 'value is required'))
     else:
         v = m.window
         if _tns(v) <= 0:
             out.append((q + 'window', 'duration.gt', 'must be greater than 0s'))
-    if m.HasField('open_price'):
+    if _hf('open_price'):
         v = m.open_price
         if not _C8[v]:
             out.append((q + 'open_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_high_price = m.HasField('high_price')
+    _h_high_price = _hf('high_price')
     if _h_high_price:
         v = m.high_price
         if not _C8[v]:
             out.append((q + 'high_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_low_price = m.HasField('low_price')
+    _h_low_price = _hf('low_price')
     if _h_low_price:
         v = m.low_price
         if not _C8[v]:
             out.append((q + 'low_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('last_price'):
+    if _hf('last_price'):
         v = m.last_price
         if not _C8[v]:
             out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('volume'):
+    if _hf('volume'):
         v = m.volume
         if not _C2[v]:
             out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('quote_volume'):
+    if _hf('quote_volume'):
         v = m.quote_volume
         if not _C2[v]:
             out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('base_volume'):
+    if _hf('base_volume'):
         v = m.base_volume
         if not _C2[v]:
             out.append((q + 'base_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('price_change'):
+    if _hf('price_change'):
         v = m.price_change
         if not _C8[v]:
             out.append((q + 'price_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('price_change_rate'):
+    if _hf('price_change_rate'):
         v = m.price_change_rate
         if not _C8[v]:
             out.append((q + 'price_change_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('weighted_average_price'):
+    if _hf('weighted_average_price'):
         v = m.weighted_average_price
         if not _C8[v]:
             out.append((q + 'weighted_average_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('previous_close_price'):
+    if _hf('previous_close_price'):
         v = m.previous_close_price
         if not _C8[v]:
             out.append((q + 'previous_close_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -5782,34 +5861,34 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
             _m_cqc_markets_v1_SessionOpenPrice(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}session_open_prices[{i}]")
-    if m.HasField('lifetime_volume'):
+    if _hf('lifetime_volume'):
         v = m.lifetime_volume
         if not _C2[v]:
             out.append((q + 'lifetime_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('lifetime_quote_volume'):
+    if _hf('lifetime_quote_volume'):
         v = m.lifetime_quote_volume
         if not _C2[v]:
             out.append((q + 'lifetime_quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('settlement_volume'):
+    if _hf('settlement_volume'):
         v = m.settlement_volume
         if not _C2[v]:
             out.append((q + 'settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('lifetime_settlement_volume'):
+    if _hf('lifetime_settlement_volume'):
         v = m.lifetime_settlement_volume
         if not _C2[v]:
             out.append((q + 'lifetime_settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('session_volume'):
+    if _hf('session_volume'):
         v = m.session_volume
         if not _C2[v]:
             out.append((q + 'session_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('session_settlement_volume'):
+    if _hf('session_settlement_volume'):
         v = m.session_settlement_volume
         if not _C2[v]:
             out.append((q + 'session_settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     _f_high_price = m.high_price
     _f_low_price = m.low_price
-    _h_close_time = m.HasField('close_time')
-    _h_open_time = m.HasField('open_time')
+    _h_close_time = _hf('close_time')
+    _h_open_time = _hf('open_time')
     if not (((((not _h_low_price) or (not _h_high_price)) or (not _M18[_f_low_price])) or (not _M18[_f_high_price])) or _dle(_f_low_price, _f_high_price)):
         out.append((p, 'ticker_statistics.low_not_above_high', 'low_price must not exceed high_price'))
     if not (((not _h_open_time) or (not _h_close_time)) or (_tns(m.close_time) > _tns(m.open_time))):
@@ -5818,6 +5897,7 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
 
 def _m_cqc_markets_v1_Trade(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -5832,32 +5912,32 @@ def _m_cqc_markets_v1_Trade(m, p, out):
     v = m.size
     if not _C4[v]:
         out.append((q + 'size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('quote_size'):
+    if _hf('quote_size'):
         v = m.quote_size
         if not _C2[v]:
             out.append((q + 'quote_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.aggressor_side
     if v not in {0, 1, 2}:
         out.append((q + 'aggressor_side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_maker_venue_order_id = m.HasField('maker_venue_order_id')
+    _h_maker_venue_order_id = _hf('maker_venue_order_id')
     if _h_maker_venue_order_id:
         v = m.maker_venue_order_id
         if len(v) < 1:
             out.append((q + 'maker_venue_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'maker_venue_order_id', 'string.max_len', 'must be at most 128 characters'))
-    _h_taker_venue_order_id = m.HasField('taker_venue_order_id')
+    _h_taker_venue_order_id = _hf('taker_venue_order_id')
     if _h_taker_venue_order_id:
         v = m.taker_venue_order_id
         if len(v) < 1:
             out.append((q + 'taker_venue_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'taker_venue_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('event_time'):
+    if not _hf('event_time'):
         out.append((q + 'event_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if not (((not _h_maker_venue_order_id) or (not _h_taker_venue_order_id)) or (m.maker_venue_order_id != m.taker_venue_order_id)):
         out.append((p, 'trade.maker_taker_orders_distinct', 'maker_venue_order_id and taker_venue_order_id must differ'))
@@ -5896,21 +5976,22 @@ def _m_cqc_markets_v1_TradingPermissions(m, p, out):
 
 def _m_cqc_markets_v1_VWAP(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.vwap
     if not _C8[v]:
         out.append((q + 'vwap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('start_time'):
+    if not _hf('start_time'):
         out.append((q + 'start_time', 'required', 'value is required'))
-    if not m.HasField('end_time'):
+    if not _hf('end_time'):
         out.append((q + 'end_time', 'required', 'value is required'))
-    if m.HasField('volume'):
+    if _hf('volume'):
         v = m.volume
         if not _C2[v]:
             out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('quote_volume'):
+    if _hf('quote_volume'):
         v = m.quote_volume
         if not _C2[v]:
             out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -5924,9 +6005,9 @@ def _m_cqc_markets_v1_VWAP(m, p, out):
         out.append((q + 'aggregation_source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'aggregation_source', 'enum.not_in', 'must not be in list [0]'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if not (_tns(m.end_time) > _tns(m.start_time)):
         out.append((p, 'vwap.end_after_start', 'end_time must be after start_time'))
@@ -5934,73 +6015,74 @@ def _m_cqc_markets_v1_VWAP(m, p, out):
 
 def _m_cqc_portfolio_v1_Allocation(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.allocation_id
     if not _C29[v]:
         out.append((q + 'allocation_id', 'cqc.id', 'must be an id of the form alc_<26-character upper-case ULID>'))
     v = m.portfolio_id
     if not _C18[v]:
         out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('instrument_id'):
+    if _hf('instrument_id'):
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('strategy_id'):
+    if _hf('strategy_id'):
         v = m.strategy_id
         if len(v) < 1:
             out.append((q + 'strategy_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'strategy_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('venue_id'):
+    if _hf('venue_id'):
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    _h_target_weight = m.HasField('target_weight')
+    _h_target_weight = _hf('target_weight')
     if _h_target_weight:
         v = m.target_weight
         if not _C8[v]:
             out.append((q + 'target_weight', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_target_notional = m.HasField('target_notional')
+    _h_target_notional = _hf('target_notional')
     if _h_target_notional:
         v = m.target_notional
         if not _C8[v]:
             out.append((q + 'target_notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_target_quantity = m.HasField('target_quantity')
+    _h_target_quantity = _hf('target_quantity')
     if _h_target_quantity:
         v = m.target_quantity
         if not _C8[v]:
             out.append((q + 'target_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_notional_asset_id = m.HasField('notional_asset_id')
+    _h_notional_asset_id = _hf('notional_asset_id')
     if _h_notional_asset_id:
         v = m.notional_asset_id
         if not _C3[v]:
             out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_band_min = m.HasField('band_min')
+    _h_band_min = _hf('band_min')
     if _h_band_min:
         v = m.band_min
         if not _C8[v]:
             out.append((q + 'band_min', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_band_max = m.HasField('band_max')
+    _h_band_max = _hf('band_max')
     if _h_band_max:
         v = m.band_max
         if not _C8[v]:
             out.append((q + 'band_max', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('rebalance_threshold'):
+    if _hf('rebalance_threshold'):
         v = m.rebalance_threshold
         if not _C2[v]:
             out.append((q + 'rebalance_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('effective_from_time'):
+    if not _hf('effective_from_time'):
         out.append((q + 'effective_from_time', 'required', 'value is required'))
     v = m.approved_by
     if len(v) > 200:
@@ -6018,7 +6100,7 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
         out.append((q + 'target_amount', 'required', 'exactly one field is required in oneof'))
     _f_band_max = m.band_max
     _f_band_min = m.band_min
-    _h_effective_to_time = m.HasField('effective_to_time')
+    _h_effective_to_time = _hf('effective_to_time')
     if not ((not ((_h_target_weight or _h_target_notional) or _h_target_quantity)) or all(((not _M21[_v1]) or ((((not _h_band_min) or (not _M21[_f_band_min])) or _dle(_f_band_min, _v1)) and (((not _h_band_max) or (not _M21[_f_band_max])) or _dle(_v1, _f_band_max)))) for _v1 in [(m.target_weight if _h_target_weight else (m.target_notional if _h_target_notional else m.target_quantity))])):
         out.append((p, 'allocation.band_contains_target', 'band_min <= target <= band_max must hold where the band bounds are set'))
     if not (_h_target_notional == _h_notional_asset_id):
@@ -6029,14 +6111,15 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
 
 def _m_cqc_portfolio_v1_Exposure(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.exposure_id
     if not _C36[v]:
         out.append((q + 'exposure_id', 'cqc.id', 'must be an id of the form xpo_<26-character upper-case ULID>'))
-    if m.HasField('portfolio_id'):
+    if _hf('portfolio_id'):
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -6062,15 +6145,15 @@ def _m_cqc_portfolio_v1_Exposure(m, p, out):
     v = m.net
     if not _C8[v]:
         out.append((q + 'net', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('net_quantity'):
+    if _hf('net_quantity'):
         v = m.net_quantity
         if not _C8[v]:
             out.append((q + 'net_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('delta_adjusted_notional'):
+    if _hf('delta_adjusted_notional'):
         v = m.delta_adjusted_notional
         if not _C8[v]:
             out.append((q + 'delta_adjusted_notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('greeks'):
+    if _hf('greeks'):
         _m_cqc_portfolio_v1_Greeks(m.greeks, q + 'greeks', out)
     v = m.price_type
     if v not in {0, 1, 2, 3, 4, 5, 6}:
@@ -6078,7 +6161,7 @@ def _m_cqc_portfolio_v1_Exposure(m, p, out):
     v = m.price_source
     if len(v) > 64:
         out.append((q + 'price_source', 'string.max_len', 'must be at most 64 characters'))
-    if not m.HasField('as_of_time'):
+    if not _hf('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
@@ -6100,23 +6183,24 @@ def _m_cqc_portfolio_v1_FxRate(m, p, out):
 
 def _m_cqc_portfolio_v1_Greeks(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('delta'):
+    _hf = m.HasField
+    if _hf('delta'):
         v = m.delta
         if not _C8[v]:
             out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('gamma'):
+    if _hf('gamma'):
         v = m.gamma
         if not _C8[v]:
             out.append((q + 'gamma', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('vega'):
+    if _hf('vega'):
         v = m.vega
         if not _C8[v]:
             out.append((q + 'vega', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('theta'):
+    if _hf('theta'):
         v = m.theta
         if not _C8[v]:
             out.append((q + 'theta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('rho'):
+    if _hf('rho'):
         v = m.rho
         if not _C8[v]:
             out.append((q + 'rho', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -6124,6 +6208,7 @@ def _m_cqc_portfolio_v1_Greeks(m, p, out):
 
 def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.reserve_asset_id
     if not _C3[v]:
         out.append((q + 'reserve_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -6133,19 +6218,19 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
     v = m.scaled_variable_debt
     if not _M25[v]:
         out.append((q + 'scaled_variable_debt', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
-    if m.HasField('supplied_balance'):
+    if _hf('supplied_balance'):
         v = m.supplied_balance
         if not _C2[v]:
             out.append((q + 'supplied_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('borrowed_balance'):
+    if _hf('borrowed_balance'):
         v = m.borrowed_balance
         if not _C2[v]:
             out.append((q + 'borrowed_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('supply_apy'):
+    if _hf('supply_apy'):
         v = m.supply_apy
         if not _C8[v]:
             out.append((q + 'supply_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('borrow_apy'):
+    if _hf('borrow_apy'):
         v = m.borrow_apy
         if not _C8[v]:
             out.append((q + 'borrow_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -6153,6 +6238,7 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
 
 def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.limit_id
     if not _C22[v]:
         out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
@@ -6166,7 +6252,7 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'unit', 'enum.not_in', 'must not be in list [0]'))
-    _h_unit_asset_id = m.HasField('unit_asset_id')
+    _h_unit_asset_id = _hf('unit_asset_id')
     if _h_unit_asset_id:
         v = m.unit_asset_id
         if not _C3[v]:
@@ -6174,7 +6260,7 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
     v = _f_threshold = m.threshold
     if not _C2[v]:
         out.append((q + 'threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_warning_threshold = m.HasField('warning_threshold')
+    _h_warning_threshold = _hf('warning_threshold')
     if _h_warning_threshold:
         v = m.warning_threshold
         if not _C2[v]:
@@ -6245,7 +6331,8 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
 
 def _m_cqc_portfolio_v1_MarginLoan(m, p, out):
     q = p + "." if p else ""
-    _h_liability = m.HasField('liability')
+    _hf = m.HasField
+    _h_liability = _hf('liability')
     if _h_liability:
         v = m.liability
         if not _C2[v]:
@@ -6253,21 +6340,21 @@ def _m_cqc_portfolio_v1_MarginLoan(m, p, out):
     v = m.liability_asset_id
     if not _C3[v]:
         out.append((q + 'liability_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('accrued_interest'):
+    if _hf('accrued_interest'):
         v = m.accrued_interest
         if not _C2[v]:
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_pending_close_liability = m.HasField('pending_close_liability')
+    _h_pending_close_liability = _hf('pending_close_liability')
     if _h_pending_close_liability:
         v = m.pending_close_liability
         if not _C2[v]:
             out.append((q + 'pending_close_liability', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_interest_rate = m.HasField('interest_rate')
+    _h_interest_rate = _hf('interest_rate')
     if _h_interest_rate:
         v = m.interest_rate
         if not _C15[v]:
             out.append((q + 'interest_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    _h_interest_period = m.HasField('interest_period')
+    _h_interest_period = _hf('interest_period')
     if _h_interest_period:
         v = m.interest_period
         if _tns(v) <= 0:
@@ -6319,6 +6406,7 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
 
 def _m_cqc_portfolio_v1_PnL(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.pnl_id
     if not _C34[v]:
         out.append((q + 'pnl_id', 'cqc.id', 'must be an id of the form pnl_<26-character upper-case ULID>'))
@@ -6332,9 +6420,9 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
         out.append((q + 'scope_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'scope_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('period_start_time'):
+    if not _hf('period_start_time'):
         out.append((q + 'period_start_time', 'required', 'value is required'))
-    if not m.HasField('period_end_time'):
+    if not _hf('period_end_time'):
         out.append((q + 'period_end_time', 'required', 'value is required'))
     v = m.asset_id
     if not _C3[v]:
@@ -6345,17 +6433,17 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
     v = _f_unrealized_pnl = m.unrealized_pnl
     if not _C8[v]:
         out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_fees = m.HasField('fees')
+    _h_fees = _hf('fees')
     if _h_fees:
         v = m.fees
         if not _C8[v]:
             out.append((q + 'fees', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_funding = m.HasField('funding')
+    _h_funding = _hf('funding')
     if _h_funding:
         v = m.funding
         if not _C8[v]:
             out.append((q + 'funding', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_interest = m.HasField('interest')
+    _h_interest = _hf('interest')
     if _h_interest:
         v = m.interest
         if not _C8[v]:
@@ -6366,12 +6454,12 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
     v = _f_net_pnl = m.net_pnl
     if not _C8[v]:
         out.append((q + 'net_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_reporting_asset_id = m.HasField('reporting_asset_id')
+    _h_reporting_asset_id = _hf('reporting_asset_id')
     if _h_reporting_asset_id:
         v = m.reporting_asset_id
         if not _C3[v]:
             out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_reporting_net_pnl = m.HasField('reporting_net_pnl')
+    _h_reporting_net_pnl = _hf('reporting_net_pnl')
     if _h_reporting_net_pnl:
         v = m.reporting_net_pnl
         if not _C8[v]:
@@ -6385,14 +6473,14 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
             _m_cqc_portfolio_v1_FxRate(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}fx_rates[{i}]")
-    if m.HasField('return_fraction'):
+    if _hf('return_fraction'):
         v = m.return_fraction
         if not _C8[v]:
             out.append((q + 'return_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.valuation_method
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'valuation_method', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_mark_price = m.HasField('mark_price')
+    _h_mark_price = _hf('mark_price')
     if _h_mark_price:
         v = m.mark_price
         if not _C2[v]:
@@ -6416,6 +6504,7 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
 
 def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.portfolio_id
     if not _C18[v]:
         out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
@@ -6479,15 +6568,15 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}equity_by_asset[{i}]")
-    if m.HasField('total_collateral'):
+    if _hf('total_collateral'):
         v = m.total_collateral
         if not _C2[v]:
             out.append((q + 'total_collateral', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('total_debt'):
+    if _hf('total_debt'):
         v = m.total_debt
         if not _C2[v]:
             out.append((q + 'total_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('unrealized_pnl'):
+    if _hf('unrealized_pnl'):
         v = m.unrealized_pnl
         if not _C8[v]:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -6502,7 +6591,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}unrealized_pnls[{i}]")
-    if m.HasField('realized_pnl'):
+    if _hf('realized_pnl'):
         v = m.realized_pnl
         if not _C8[v]:
             out.append((q + 'realized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -6517,27 +6606,27 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}realized_pnls[{i}]")
-    _h_gross_leverage = m.HasField('gross_leverage')
+    _h_gross_leverage = _hf('gross_leverage')
     if _h_gross_leverage:
         v = m.gross_leverage
         if not _C2[v]:
             out.append((q + 'gross_leverage', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_net_leverage = m.HasField('net_leverage')
+    _h_net_leverage = _hf('net_leverage')
     if _h_net_leverage:
         v = m.net_leverage
         if not _C8[v]:
             out.append((q + 'net_leverage', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('health_factor'):
+    if _hf('health_factor'):
         v = m.health_factor
         if not _C2[v]:
             out.append((q + 'health_factor', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('net_apy'):
+    if _hf('net_apy'):
         v = m.net_apy
         if not _C8[v]:
             out.append((q + 'net_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if not m.HasField('as_of_time'):
+    if not _hf('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
-    if m.HasField('valuation_snapshot_id'):
+    if _hf('valuation_snapshot_id'):
         v = m.valuation_snapshot_id
         if len(v) < 1:
             out.append((q + 'valuation_snapshot_id', 'string.min_len', 'must be at least 1 characters'))
@@ -6555,29 +6644,30 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
 
 def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.total
     if not _C8[v]:
         out.append((q + 'total', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('borrowed'):
+    if _hf('borrowed'):
         v = m.borrowed
         if not _C2[v]:
             out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('accrued_interest'):
+    if _hf('accrued_interest'):
         v = m.accrued_interest
         if not _C2[v]:
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('value'):
+    if _hf('value'):
         v = m.value
         if not _C8[v]:
             out.append((q + 'value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('price'):
+    if _hf('price'):
         v = m.price
         if not _C2[v]:
             out.append((q + 'price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('weight'):
+    if _hf('weight'):
         v = m.weight
         if not _C8[v]:
             out.append((q + 'weight', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -6585,10 +6675,11 @@ def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
 
 def _m_cqc_portfolio_v1_Position(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.position_id
     if not _C23[v]:
         out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
-    if m.HasField('venue_position_id'):
+    if _hf('venue_position_id'):
         v = m.venue_position_id
         if len(v) < 1:
             out.append((q + 'venue_position_id', 'string.min_len', 'must be at least 1 characters'))
@@ -6600,7 +6691,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('instrument_id'):
+    if _hf('instrument_id'):
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
@@ -6617,97 +6708,97 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [0]'))
-    _h_contract_size = m.HasField('contract_size')
+    _h_contract_size = _hf('contract_size')
     if _h_contract_size:
         v = m.contract_size
         if not _C4[v]:
             out.append((q + 'contract_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('contract_size_asset_id'):
+    if _hf('contract_size_asset_id'):
         v = m.contract_size_asset_id
         if not _C3[v]:
             out.append((q + 'contract_size_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.contract_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'contract_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('settlement_asset_id'):
+    if _hf('settlement_asset_id'):
         v = m.settlement_asset_id
         if not _C3[v]:
             out.append((q + 'settlement_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('avg_entry_price'):
+    if _hf('avg_entry_price'):
         v = m.avg_entry_price
         if not _C8[v]:
             out.append((q + 'avg_entry_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('avg_close_price'):
+    if _hf('avg_close_price'):
         v = m.avg_close_price
         if not _C8[v]:
             out.append((q + 'avg_close_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('break_even_price'):
+    if _hf('break_even_price'):
         v = m.break_even_price
         if not _C8[v]:
             out.append((q + 'break_even_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('mark_price'):
+    if _hf('mark_price'):
         v = m.mark_price
         if not _C8[v]:
             out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('liquidation_price'):
+    if _hf('liquidation_price'):
         v = m.liquidation_price
         if not _C8[v]:
             out.append((q + 'liquidation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('leverage'):
+    if _hf('leverage'):
         v = m.leverage
         if not _C4[v]:
             out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = _f_margin_mode = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_isolated_margin = m.HasField('isolated_margin')
+    _h_isolated_margin = _hf('isolated_margin')
     if _h_isolated_margin:
         v = m.isolated_margin
         if not _C2[v]:
             out.append((q + 'isolated_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('initial_margin'):
+    if _hf('initial_margin'):
         v = m.initial_margin
         if not _C2[v]:
             out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('initial_margin_rate'):
+    if _hf('initial_margin_rate'):
         v = m.initial_margin_rate
         if not _C2[v]:
             out.append((q + 'initial_margin_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('maintenance_margin'):
+    if _hf('maintenance_margin'):
         v = m.maintenance_margin
         if not _C2[v]:
             out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('maintenance_margin_rate'):
+    if _hf('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
         if not _C2[v]:
             out.append((q + 'maintenance_margin_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('margin_ratio'):
+    if _hf('margin_ratio'):
         v = m.margin_ratio
         if not _C2[v]:
             out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_notional = m.HasField('notional')
+    _h_notional = _hf('notional')
     if _h_notional:
         v = m.notional
         if not _C2[v]:
             out.append((q + 'notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_notional_asset_id = m.HasField('notional_asset_id')
+    _h_notional_asset_id = _hf('notional_asset_id')
     if _h_notional_asset_id:
         v = m.notional_asset_id
         if not _C3[v]:
             out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('notional_usd'):
+    if _hf('notional_usd'):
         v = m.notional_usd
         if not _C2[v]:
             out.append((q + 'notional_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('unrealized_pnl'):
+    if _hf('unrealized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
-    if m.HasField('unrealized_pnl_fraction'):
+    if _hf('unrealized_pnl_fraction'):
         v = m.unrealized_pnl_fraction
         if not _C8[v]:
             out.append((q + 'unrealized_pnl_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('realized_pnl'):
+    if _hf('realized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
-    if m.HasField('funding'):
+    if _hf('funding'):
         _m_cqc_types_v1_AssetAmount(m.funding, q + 'funding', out)
     _r = m.commissions
     if len(_r) > 16:
@@ -6720,78 +6811,78 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             _m_cqc_types_v1_AssetAmount(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}commissions[{i}]")
-    _h_liquidation_penalty = m.HasField('liquidation_penalty')
+    _h_liquidation_penalty = _hf('liquidation_penalty')
     if _h_liquidation_penalty:
         _m_cqc_types_v1_AssetAmount(m.liquidation_penalty, q + 'liquidation_penalty', out)
-    if m.HasField('adl_indicator'):
+    if _hf('adl_indicator'):
         v = m.adl_indicator
         if v > 10:
             out.append((q + 'adl_indicator', 'uint32.lte', 'must be less than or equal to 10'))
-    if m.HasField('take_profit_price'):
+    if _hf('take_profit_price'):
         v = m.take_profit_price
         if not _C8[v]:
             out.append((q + 'take_profit_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('stop_loss_price'):
+    if _hf('stop_loss_price'):
         v = m.stop_loss_price
         if not _C8[v]:
             out.append((q + 'stop_loss_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('opening_order_id'):
+    if _hf('opening_order_id'):
         v = m.opening_order_id
         if not _C13[v]:
             out.append((q + 'opening_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('closing_order_id'):
+    if _hf('closing_order_id'):
         v = m.closing_order_id
         if not _C13[v]:
             out.append((q + 'closing_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    _h_peak_quantity = m.HasField('peak_quantity')
+    _h_peak_quantity = _hf('peak_quantity')
     if _h_peak_quantity:
         v = m.peak_quantity
         if not _C2[v]:
             out.append((q + 'peak_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('update_time'):
+    if not _hf('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
-    if m.HasField('duration'):
+    if _hf('duration'):
         v = m.duration
         if _tns(v) < 0:
             out.append((q + 'duration', 'duration.gte', 'must be greater than or equal to 0s'))
-    _h_liquidity_range = m.HasField('liquidity_range')
+    _h_liquidity_range = _hf('liquidity_range')
     if _h_liquidity_range:
         _m_cqc_portfolio_v1_LiquidityRange(m.liquidity_range, q + 'liquidity_range', out)
-    if m.HasField('lending'):
+    if _hf('lending'):
         _m_cqc_portfolio_v1_LendingPosition(m.lending, q + 'lending', out)
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    _h_closable_quantity = m.HasField('closable_quantity')
+    _h_closable_quantity = _hf('closable_quantity')
     if _h_closable_quantity:
         v = m.closable_quantity
         if not _C2[v]:
             out.append((q + 'closable_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('last_venue_trade_id'):
+    if _hf('last_venue_trade_id'):
         v = m.last_venue_trade_id
         if len(v) < 1:
             out.append((q + 'last_venue_trade_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'last_venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('margin_loan'):
+    if _hf('margin_loan'):
         _m_cqc_portfolio_v1_MarginLoan(m.margin_loan, q + 'margin_loan', out)
-    if m.HasField('unrealized_pnl_last_price'):
+    if _hf('unrealized_pnl_last_price'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl_last_price, q + 'unrealized_pnl_last_price', out)
-    if m.HasField('unrealized_pnl_last_price_fraction'):
+    if _hf('unrealized_pnl_last_price_fraction'):
         v = m.unrealized_pnl_last_price_fraction
         if not _C8[v]:
             out.append((q + 'unrealized_pnl_last_price_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('isolated_base_balance'):
+    if _hf('isolated_base_balance'):
         v = m.isolated_base_balance
         if not _C8[v]:
             out.append((q + 'isolated_base_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('isolated_quote_balance'):
+    if _hf('isolated_quote_balance'):
         v = m.isolated_quote_balance
         if not _C8[v]:
             out.append((q + 'isolated_quote_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_spot_in_use = m.HasField('spot_in_use')
+    _h_spot_in_use = _hf('spot_in_use')
     if _h_spot_in_use:
         _m_cqc_types_v1_AssetAmount(m.spot_in_use, q + 'spot_in_use', out)
-    if m.HasField('venue_opening_order_id'):
+    if _hf('venue_opening_order_id'):
         v = m.venue_opening_order_id
         if len(v) < 1:
             out.append((q + 'venue_opening_order_id', 'string.min_len', 'must be at least 1 characters'))
@@ -6799,8 +6890,8 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             out.append((q + 'venue_opening_order_id', 'string.max_len', 'must be at most 128 characters'))
     _f_closable_quantity = m.closable_quantity
     _f_peak_quantity = m.peak_quantity
-    _h_close_time = m.HasField('close_time')
-    _h_open_time = m.HasField('open_time')
+    _h_close_time = _hf('close_time')
+    _h_open_time = _hf('open_time')
     if not (((_f_side != 2) or (not _M21[_f_quantity])) or (_DF[_f_quantity] >= 0)):
         out.append((p, 'position.long_side_non_negative', 'quantity must be >= 0 when side is POSITION_SIDE_LONG'))
     if not (((_f_side != 3) or (not _M21[_f_quantity])) or (_DF[_f_quantity] <= 0)):
@@ -6829,12 +6920,13 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
 
 def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_decision = m.decision
     if v not in {0, 1, 2, 3}:
         out.append((q + 'decision', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'decision', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -6863,14 +6955,14 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
     v = m.trading_state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'trading_state', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not m.HasField('check_time'):
+    if not _hf('check_time'):
         out.append((q + 'check_time', 'required', 'value is required'))
-    _h_reservation_id = m.HasField('reservation_id')
+    _h_reservation_id = _hf('reservation_id')
     if _h_reservation_id:
         v = m.reservation_id
         if not _C20[v]:
             out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
-    _h_reservation_expire_time = m.HasField('reservation_expire_time')
+    _h_reservation_expire_time = _hf('reservation_expire_time')
     if not ((_f_decision != 1) or all(map(_C31.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))):
         out.append((p, 'risk_check_result.allow_has_no_findings', 'an ALLOW decision must have every limit check WITHIN'))
     if not (((_f_decision != 2) or any(map(_C32.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))) or (len(m.messages) > 0)):
@@ -6887,6 +6979,7 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
 
 def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.limit_id
     if not _C22[v]:
         out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
@@ -6902,28 +6995,28 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('portfolio_id'):
+    if _hf('portfolio_id'):
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    _h_market_id = m.HasField('market_id')
+    _h_market_id = _hf('market_id')
     if _h_market_id:
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('venue_id'):
+    if _hf('venue_id'):
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if m.HasField('strategy_id'):
+    if _hf('strategy_id'):
         v = m.strategy_id
         if len(v) < 1:
             out.append((q + 'strategy_id', 'string.min_len', 'must be at least 1 characters'))
@@ -6945,12 +7038,12 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'unit', 'enum.not_in', 'must not be in list [0]'))
-    _h_unit_asset_id = m.HasField('unit_asset_id')
+    _h_unit_asset_id = _hf('unit_asset_id')
     if _h_unit_asset_id:
         v = m.unit_asset_id
         if not _C3[v]:
             out.append((q + 'unit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_warning_threshold = m.HasField('warning_threshold')
+    _h_warning_threshold = _hf('warning_threshold')
     if _h_warning_threshold:
         v = m.warning_threshold
         if not _C2[v]:
@@ -6960,7 +7053,7 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'action', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'action', 'enum.not_in', 'must not be in list [0]'))
-    _h_window = m.HasField('window')
+    _h_window = _hf('window')
     if _h_window:
         v = m.window
         if _tns(v) <= 0:
@@ -6980,8 +7073,8 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
     _f_warning_threshold = m.warning_threshold
-    _h_effective_from_time = m.HasField('effective_from_time')
-    _h_effective_to_time = m.HasField('effective_to_time')
+    _h_effective_from_time = _hf('effective_from_time')
+    _h_effective_to_time = _hf('effective_to_time')
     if not ((((not _h_warning_threshold) or (not _M21[_f_warning_threshold])) or (not _M21[_f_threshold])) or _dle(_f_warning_threshold, _f_threshold)):
         out.append((p, 'risk_limit.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
     if not ((_f_unit == 1) == _h_unit_asset_id):
@@ -6998,6 +7091,7 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
 
 def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.reservation_id
     if not _C20[v]:
         out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
@@ -7012,7 +7106,7 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('client_order_id'):
+    if _hf('client_order_id'):
         v = m.client_order_id
         if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
@@ -7025,26 +7119,27 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
         for i, x in enumerate(_r):
             if not _C22[x]:
                 out.append((f"{q}limit_ids[{i}]", 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
-    _h_order_id = m.HasField('order_id')
+    _h_order_id = _hf('order_id')
     if _h_order_id:
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if not m.HasField('expire_time'):
+    if not _hf('expire_time'):
         out.append((q + 'expire_time', 'required', 'value is required'))
-    _h_create_time = m.HasField('create_time')
+    _h_create_time = _hf('create_time')
     if not ((_f_state == 2) == _h_order_id):
         out.append((p, 'risk_reservation.committed_has_order', 'order_id must be set when and only when state is RISK_RESERVATION_STATE_COMMITTED'))
-    if not (((not _h_create_time) or (not m.HasField('expire_time'))) or (_tns(m.expire_time) > _tns(m.create_time))):
+    if not (((not _h_create_time) or (not _hf('expire_time'))) or (_tns(m.expire_time) > _tns(m.create_time))):
         out.append((p, 'risk_reservation.expire_after_create', 'expire_time must be after create_time'))
 
 
 def _m_cqc_portfolio_v1_Transaction(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.transaction_id
     if not _C30[v]:
         out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
-    if m.HasField('venue_transaction_id'):
+    if _hf('venue_transaction_id'):
         v = m.venue_transaction_id
         if len(v) < 1:
             out.append((q + 'venue_transaction_id', 'string.min_len', 'must be at least 1 characters'))
@@ -7074,42 +7169,42 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('balance_before'):
+    if _hf('balance_before'):
         v = m.balance_before
         if not _C8[v]:
             out.append((q + 'balance_before', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('balance_after'):
+    if _hf('balance_after'):
         v = m.balance_after
         if not _C8[v]:
             out.append((q + 'balance_after', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_fee = m.HasField('fee')
+    _h_fee = _hf('fee')
     if _h_fee:
         _m_cqc_types_v1_AssetAmount(m.fee, q + 'fee', out)
-    if m.HasField('on_chain'):
+    if _hf('on_chain'):
         _m_cqc_portfolio_v1_OnChainDetails(m.on_chain, q + 'on_chain', out)
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('execution_id'):
+    if _hf('execution_id'):
         v = m.execution_id
         if not _C14[v]:
             out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
-    if m.HasField('position_id'):
+    if _hf('position_id'):
         v = m.position_id
         if not _C23[v]:
             out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
-    if m.HasField('related_transaction_id'):
+    if _hf('related_transaction_id'):
         v = m.related_transaction_id
         if not _C30[v]:
             out.append((q + 'related_transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
-    if m.HasField('venue_reference_id'):
+    if _hf('venue_reference_id'):
         v = m.venue_reference_id
         if len(v) < 1:
             out.append((q + 'venue_reference_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_reference_id', 'string.max_len', 'must be at most 128 characters'))
-    _h_counterparty_account_id = m.HasField('counterparty_account_id')
+    _h_counterparty_account_id = _hf('counterparty_account_id')
     if _h_counterparty_account_id:
         v = m.counterparty_account_id
         if not _C9[v]:
@@ -7119,18 +7214,18 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'description', 'string.max_len', 'must be at most 1000 characters'))
     if not _C7[v]:
         out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if not m.HasField('create_time'):
+    if not _hf('create_time'):
         out.append((q + 'create_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.venue_status
     if len(v) > 64:
         out.append((q + 'venue_status', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('client_transaction_id'):
+    if _hf('client_transaction_id'):
         v = m.client_transaction_id
         if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
-    if m.HasField('deployment_id'):
+    if _hf('deployment_id'):
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
@@ -7140,11 +7235,11 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
     v = _f_counterparty_wallet = m.counterparty_wallet
     if not _M12[v]:
         out.append((q + 'counterparty_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_settle_time = m.HasField('settle_time')
+    _h_settle_time = _hf('settle_time')
     if not (((not _M21[_f_amount]) or ((_f_direction == 1) and (_DF[_f_amount] >= 0))) or ((_f_direction == 2) and (_DF[_f_amount] <= 0))):
         out.append((p, 'transaction.direction_matches_amount_sign', 'amount must be >= 0 when direction is IN and <= 0 when direction is OUT'))
     if not ((not _h_settle_time) or (_f_status in [2, 9, 10])):
@@ -7212,39 +7307,41 @@ def _m_cqc_services_v1_AdjustIsolatedMarginRequest(m, p, out):
 
 def _m_cqc_services_v1_AdjustIsolatedMarginResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('position'):
+    _hf = m.HasField
+    if _hf('position'):
         _m_cqc_venues_v1_PositionStatusReport(m.position, q + 'position', out)
-    if m.HasField('transaction'):
+    if _hf('transaction'):
         _m_cqc_portfolio_v1_Transaction(m.transaction, q + 'transaction', out)
 
 
 def _m_cqc_services_v1_AmendOrderRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
     elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    if not m.HasField('order'):
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_OrderRef(m.order, q + 'order', out)
-    _h_quantity = m.HasField('quantity')
+    _h_quantity = _hf('quantity')
     if _h_quantity:
         v = m.quantity
         if not _C4[v]:
             out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_price = m.HasField('price')
+    _h_price = _hf('price')
     if _h_price:
         v = m.price
         if not _C8[v]:
             out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_trigger_price = m.HasField('trigger_price')
+    _h_trigger_price = _hf('trigger_price')
     if _h_trigger_price:
         v = m.trigger_price
         if not _C8[v]:
             out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('new_client_order_id'):
+    if _hf('new_client_order_id'):
         v = m.new_client_order_id
         if not _M17[v]:
             out.append((q + 'new_client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
@@ -7516,9 +7613,10 @@ def _m_cqc_services_v1_BorrowRequest(m, p, out):
 
 def _m_cqc_services_v1_BorrowResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('transaction'):
+    _hf = m.HasField
+    if _hf('transaction'):
         _m_cqc_portfolio_v1_Transaction(m.transaction, q + 'transaction', out)
-    if m.HasField('borrowed'):
+    if _hf('borrowed'):
         v = m.borrowed
         if not _C2[v]:
             out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -7526,6 +7624,7 @@ def _m_cqc_services_v1_BorrowResponse(m, p, out):
 
 def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -7534,14 +7633,14 @@ def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('strategy_id'):
+    if _hf('strategy_id'):
         v = m.strategy_id
         if len(v) < 1:
             out.append((q + 'strategy_id', 'string.min_len', 'must be at least 1 characters'))
@@ -7581,6 +7680,7 @@ def _m_cqc_services_v1_CancelOrderResponse(m, p, out):
 
 def _m_cqc_services_v1_CancelWithdrawalRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -7589,12 +7689,12 @@ def _m_cqc_services_v1_CancelWithdrawalRequest(m, p, out):
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    _h_transaction_id = m.HasField('transaction_id')
+    _h_transaction_id = _hf('transaction_id')
     if _h_transaction_id:
         v = m.transaction_id
         if not _C30[v]:
             out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
-    _h_client_transaction_id = m.HasField('client_transaction_id')
+    _h_client_transaction_id = _hf('client_transaction_id')
     if _h_client_transaction_id:
         v = m.client_transaction_id
         if not _M15[v]:
@@ -7641,6 +7741,7 @@ def _m_cqc_services_v1_CommitReservationResponse(m, p, out):
 
 def _m_cqc_services_v1_ComputePnLRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_scope = m.scope
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -7651,11 +7752,11 @@ def _m_cqc_services_v1_ComputePnLRequest(m, p, out):
         out.append((q + 'scope_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'scope_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('period_start'):
+    if not _hf('period_start'):
         out.append((q + 'period_start', 'required', 'value is required'))
-    if not m.HasField('period_end'):
+    if not _hf('period_end'):
         out.append((q + 'period_end', 'required', 'value is required'))
-    if m.HasField('reporting_asset_id'):
+    if _hf('reporting_asset_id'):
         v = m.reporting_asset_id
         if not _C3[v]:
             out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -8184,9 +8285,10 @@ def _m_cqc_services_v1_GetFutureContractRequest(m, p, out):
 
 def _m_cqc_services_v1_GetFutureContractResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('future_contract'):
+    if _hf('future_contract'):
         _m_cqc_markets_v1_FutureContract(m.future_contract, q + 'future_contract', out)
 
 
@@ -8231,9 +8333,10 @@ def _m_cqc_services_v1_GetLendingBorrowRequest(m, p, out):
 
 def _m_cqc_services_v1_GetLendingBorrowResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('lending_borrow'):
+    if _hf('lending_borrow'):
         _m_cqc_markets_v1_LendingBorrow(m.lending_borrow, q + 'lending_borrow', out)
 
 
@@ -8246,9 +8349,10 @@ def _m_cqc_services_v1_GetLendingDepositRequest(m, p, out):
 
 def _m_cqc_services_v1_GetLendingDepositResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('lending_deposit'):
+    if _hf('lending_deposit'):
         _m_cqc_markets_v1_LendingDeposit(m.lending_deposit, q + 'lending_deposit', out)
 
 
@@ -8357,9 +8461,10 @@ def _m_cqc_services_v1_GetOptionSeriesRequest(m, p, out):
 
 def _m_cqc_services_v1_GetOptionSeriesResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('option_series'):
+    if _hf('option_series'):
         _m_cqc_markets_v1_OptionSeries(m.option_series, q + 'option_series', out)
 
 
@@ -8402,9 +8507,10 @@ def _m_cqc_services_v1_GetPerpContractRequest(m, p, out):
 
 def _m_cqc_services_v1_GetPerpContractResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('perp_contract'):
+    if _hf('perp_contract'):
         _m_cqc_markets_v1_PerpContract(m.perp_contract, q + 'perp_contract', out)
 
 
@@ -8487,9 +8593,10 @@ def _m_cqc_services_v1_GetSpotInstrumentRequest(m, p, out):
 
 def _m_cqc_services_v1_GetSpotInstrumentResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('instrument'):
+    _hf = m.HasField
+    if _hf('instrument'):
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if m.HasField('spot_instrument'):
+    if _hf('spot_instrument'):
         _m_cqc_markets_v1_SpotInstrument(m.spot_instrument, q + 'spot_instrument', out)
 
 
@@ -8599,24 +8706,25 @@ def _m_cqc_services_v1_ListAllocationsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListAssetDeploymentsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('chain_id'):
+    if _hf('chain_id'):
         v = m.chain_id
         if not _C0[v]:
             out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.address
     if len(v) > 256:
         out.append((q + 'address', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -8658,27 +8766,28 @@ def _m_cqc_services_v1_ListAssetGroupsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListAssetIdentifiersRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'source', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('deployment_id'):
+    if _hf('deployment_id'):
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.value
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -8729,17 +8838,18 @@ def _m_cqc_services_v1_ListAssetMarketDataResponse(m, p, out):
 
 def _m_cqc_services_v1_ListAssetQualityFlagsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -8757,21 +8867,22 @@ def _m_cqc_services_v1_ListAssetQualityFlagsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListAssetRelationshipsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('subject_asset_id'):
+    if _hf('subject_asset_id'):
         v = m.subject_asset_id
         if not _C3[v]:
             out.append((q + 'subject_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('object_asset_id'):
+    if _hf('object_asset_id'):
         v = m.object_asset_id
         if not _C3[v]:
             out.append((q + 'object_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -8846,10 +8957,11 @@ def _m_cqc_services_v1_ListBalancesResponse(m, p, out):
 
 def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('bar'):
+    if not _hf('bar'):
         out.append((q + 'bar', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_BarSpecification(m.bar, q + 'bar', out)
@@ -8859,8 +8971,8 @@ def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_candles.time_range_ordered', 'until_time must be after since_time'))
 
@@ -8905,6 +9017,7 @@ def _m_cqc_services_v1_ListChainsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -8914,7 +9027,7 @@ def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -8929,8 +9042,8 @@ def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
                 out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
             if x in {0}:
                 out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_deposits.time_range_ordered', 'until_time must be after since_time'))
 
@@ -8948,6 +9061,7 @@ def _m_cqc_services_v1_ListDepositsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -8957,7 +9071,7 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -8970,8 +9084,8 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
         for i, x in enumerate(_r):
             if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_execution_reports.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9019,6 +9133,7 @@ def _m_cqc_services_v1_ListExposuresResponse(m, p, out):
 
 def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -9031,7 +9146,7 @@ def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
         for i, x in enumerate(_r):
             if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('since_time'):
+    if not _hf('since_time'):
         out.append((q + 'since_time', 'required', 'value is required'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9039,7 +9154,7 @@ def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    _h_until_time = m.HasField('until_time')
+    _h_until_time = _hf('until_time')
     if not ((not _h_until_time) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_fill_reports.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9057,6 +9172,7 @@ def _m_cqc_services_v1_ListFillReportsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListFundingRatesRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9066,8 +9182,8 @@ def _m_cqc_services_v1_ListFundingRatesRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_funding_rates.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9085,28 +9201,29 @@ def _m_cqc_services_v1_ListFundingRatesResponse(m, p, out):
 
 def _m_cqc_services_v1_ListIdentifiersRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('instrument_id'):
+    if _hf('instrument_id'):
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.value
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -9124,6 +9241,7 @@ def _m_cqc_services_v1_ListIdentifiersResponse(m, p, out):
 
 def _m_cqc_services_v1_ListInstrumentsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -9133,29 +9251,29 @@ def _m_cqc_services_v1_ListInstrumentsRequest(m, p, out):
     v = m.instrument_type
     if v not in ('', 'SPOT', 'PERPETUAL', 'FUTURE', 'OPTION', 'LENDING_DEPOSIT', 'LENDING_BORROW', 'COMBO', 'INDEX'):
         out.append((q + 'instrument_type', 'string.in', 'must be in list [, SPOT, PERPETUAL, FUTURE, OPTION, LENDING_DEPOSIT, LENDING_BORROW, COMBO, INDEX]'))
-    if m.HasField('base_asset_id'):
+    if _hf('base_asset_id'):
         v = m.base_asset_id
         if not _C3[v]:
             out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('min_strike'):
+    if _hf('min_strike'):
         v = m.min_strike
         if not _C2[v]:
             out.append((q + 'min_strike', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_strike'):
+    if _hf('max_strike'):
         v = m.max_strike
         if not _C2[v]:
             out.append((q + 'max_strike', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.option_type
     if v not in ('', 'CALL', 'PUT'):
         out.append((q + 'option_type', 'string.in', 'must be in list [, CALL, PUT]'))
-    _h_max_expiry_time = m.HasField('max_expiry_time')
-    _h_min_expiry_time = m.HasField('min_expiry_time')
+    _h_max_expiry_time = _hf('max_expiry_time')
+    _h_min_expiry_time = _hf('min_expiry_time')
     if not (((not _h_min_expiry_time) or (not _h_max_expiry_time)) or (_tns(m.min_expiry_time) <= _tns(m.max_expiry_time))):
         out.append((p, 'list_instruments_request.expiry_range_ordered', 'min_expiry_time must not be after max_expiry_time'))
 
@@ -9173,6 +9291,7 @@ def _m_cqc_services_v1_ListInstrumentsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListLiquidationsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9182,8 +9301,8 @@ def _m_cqc_services_v1_ListLiquidationsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_liquidations.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9201,21 +9320,22 @@ def _m_cqc_services_v1_ListLiquidationsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListMarketsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('venue_id'):
+    if _hf('venue_id'):
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if m.HasField('instrument_id'):
+    if _hf('instrument_id'):
         v = m.instrument_id
         if not _C21[v]:
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.market_type
@@ -9239,6 +9359,7 @@ def _m_cqc_services_v1_ListMarketsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9248,12 +9369,12 @@ def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('period'):
+    if _hf('period'):
         v = m.period
         if _tns(v) > 86400000000000 or _tns(v) <= 0:
             out.append((q + 'period', 'duration.gt_lte', 'must be greater than 0s and less than or equal to 86400s'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_open_interest.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9304,6 +9425,7 @@ def _m_cqc_services_v1_ListOrderStatusReportsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -9313,7 +9435,7 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9331,14 +9453,14 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('client_order_id'):
+    if _hf('client_order_id'):
         v = m.client_order_id
         if len(v) < 1:
             out.append((q + 'client_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_orders.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9410,21 +9532,22 @@ def _m_cqc_services_v1_ListPositionStatusReportsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListPositionsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('portfolio_id'):
+    if _hf('portfolio_id'):
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9537,17 +9660,18 @@ def _m_cqc_services_v1_ListRiskAlertsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListRiskLimitsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('portfolio_id'):
+    if _hf('portfolio_id'):
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -9596,6 +9720,7 @@ def _m_cqc_services_v1_ListTickerStatisticsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListTradesRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -9605,8 +9730,8 @@ def _m_cqc_services_v1_ListTradesRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_trades.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9657,6 +9782,7 @@ def _m_cqc_services_v1_ListTradingFeeRatesResponse(m, p, out):
 
 def _m_cqc_services_v1_ListTransactionsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -9677,8 +9803,8 @@ def _m_cqc_services_v1_ListTransactionsRequest(m, p, out):
                 out.append((f"{q}types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
             if x in {0}:
                 out.append((f"{q}types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_transactions.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9721,21 +9847,22 @@ def _m_cqc_services_v1_ListVenueAccountsResponse(m, p, out):
 
 def _m_cqc_services_v1_ListVenueAssetsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('venue_id'):
+    if _hf('venue_id'):
         v = m.venue_id
         if not _C6[v]:
             out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('read_mask'):
+    if _hf('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
@@ -9777,6 +9904,7 @@ def _m_cqc_services_v1_ListVenuesResponse(m, p, out):
 
 def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -9786,7 +9914,7 @@ def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if m.HasField('asset_id'):
+    if _hf('asset_id'):
         v = m.asset_id
         if not _C3[v]:
             out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -9801,8 +9929,8 @@ def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
                 out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
             if x in {0}:
                 out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    _h_since_time = m.HasField('since_time')
-    _h_until_time = m.HasField('until_time')
+    _h_since_time = _hf('since_time')
+    _h_until_time = _hf('until_time')
     if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_withdrawals.time_range_ordered', 'until_time must be after since_time'))
 
@@ -9820,14 +9948,15 @@ def _m_cqc_services_v1_ListWithdrawalsResponse(m, p, out):
 
 def _m_cqc_services_v1_MarketFeeRates(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('rates'):
+    if not _hf('rates'):
         out.append((q + 'rates', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_CommissionRates(m.rates, q + 'rates', out)
-    if not m.HasField('update_time'):
+    if not _hf('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
 
 
@@ -9845,13 +9974,14 @@ def _m_cqc_services_v1_MarketSymbol(m, p, out):
 
 def _m_cqc_services_v1_NewOrder(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
     if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('client_order_id'):
+    if _hf('client_order_id'):
         v = m.client_order_id
         if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
@@ -9868,22 +9998,22 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     v = _f_time_in_force = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_quantity = m.HasField('quantity')
+    _h_quantity = _hf('quantity')
     if _h_quantity:
         v = m.quantity
         if not _C4[v]:
             out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_quote_quantity = m.HasField('quote_quantity')
+    _h_quote_quantity = _hf('quote_quantity')
     if _h_quote_quantity:
         v = m.quote_quantity
         if not _C4[v]:
             out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_price = m.HasField('price')
+    _h_price = _hf('price')
     if _h_price:
         v = m.price
         if not _C8[v]:
             out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_trigger_price = m.HasField('trigger_price')
+    _h_trigger_price = _hf('trigger_price')
     if _h_trigger_price:
         v = m.trigger_price
         if not _C8[v]:
@@ -9894,7 +10024,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     v = m.trigger_direction
     if v not in {0, 1, 2}:
         out.append((q + 'trigger_direction', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_trailing_offset = m.HasField('trailing_offset')
+    _h_trailing_offset = _hf('trailing_offset')
     if _h_trailing_offset:
         v = m.trailing_offset
         if not _C4[v]:
@@ -9902,7 +10032,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     v = _f_trailing_offset_type = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_display_quantity = m.HasField('display_quantity')
+    _h_display_quantity = _hf('display_quantity')
     if _h_display_quantity:
         v = m.display_quantity
         if not _C4[v]:
@@ -9928,36 +10058,36 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
                 out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
             if len(x) > 64:
                 out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 64 characters'))
-    _h_peg = m.HasField('peg')
+    _h_peg = _hf('peg')
     if _h_peg:
         _m_cqc_venues_v1_PegInstructions(m.peg, q + 'peg', out)
-    _h_activation_price = m.HasField('activation_price')
+    _h_activation_price = _hf('activation_price')
     if _h_activation_price:
         v = m.activation_price
         if not _C8[v]:
             out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_limit_offset = m.HasField('limit_offset')
+    _h_limit_offset = _hf('limit_offset')
     if _h_limit_offset:
         v = m.limit_offset
         if not _C4[v]:
             out.append((q + 'limit_offset', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_min_quantity = m.HasField('min_quantity')
+    _h_min_quantity = _hf('min_quantity')
     if _h_min_quantity:
         v = m.min_quantity
         if not _C4[v]:
             out.append((q + 'min_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('max_slippage'):
+    if _hf('max_slippage'):
         v = m.max_slippage
         if not _C15[v]:
             out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('leverage'):
+    if _hf('leverage'):
         v = m.leverage
         if not _C4[v]:
             out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_take_profit = m.HasField('take_profit')
+    _h_take_profit = _hf('take_profit')
     if _h_take_profit:
         _m_cqc_venues_v1_AttachedOrder(m.take_profit, q + 'take_profit', out)
-    _h_stop_loss = m.HasField('stop_loss')
+    _h_stop_loss = _hf('stop_loss')
     if _h_stop_loss:
         _m_cqc_venues_v1_AttachedOrder(m.stop_loss, q + 'stop_loss', out)
     _f_close_position = m.close_position
@@ -9965,7 +10095,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     _f_min_quantity = m.min_quantity
     _f_quantity = m.quantity
     _f_reduce_only = m.reduce_only
-    _h_expire_time = m.HasField('expire_time')
+    _h_expire_time = _hf('expire_time')
     if not ((((not _h_quantity) and (not _h_quote_quantity)) if _f_close_position else (_h_quantity != _h_quote_quantity)) and ((not _h_quote_quantity) or (_f_order_type == 1))):
         out.append((p, 'new_order.quantity_or_quote_quantity', 'exactly one of quantity and quote_quantity must be set (neither on a close_position order); quote_quantity only for MARKET orders'))
     if not (not (_f_close_position and _f_reduce_only)):
@@ -10004,14 +10134,15 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
 
 def _m_cqc_services_v1_OrderRef(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('client_order_id'):
+    if _hf('client_order_id'):
         v = m.client_order_id
         if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
@@ -10021,9 +10152,10 @@ def _m_cqc_services_v1_OrderRef(m, p, out):
 
 def _m_cqc_services_v1_OrderResult(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('order'):
+    _hf = m.HasField
+    if _hf('order'):
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
-    if m.HasField('error'):
+    if _hf('error'):
         _m_cqc_services_v1_BatchItemError(m.error, q + 'error', out)
     if m.WhichOneof('result') is None:
         out.append((q + 'result', 'required', 'exactly one field is required in oneof'))
@@ -10126,6 +10258,7 @@ def _m_cqc_services_v1_ReleaseReservationResponse(m, p, out):
 
 def _m_cqc_services_v1_RepayRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -10137,12 +10270,12 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
     v = m.asset_id
     if not _C3[v]:
         out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_amount = m.HasField('amount')
+    _h_amount = _hf('amount')
     if _h_amount:
         v = m.amount
         if not _C4[v]:
             out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
@@ -10152,9 +10285,10 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
 
 def _m_cqc_services_v1_RepayResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('transaction'):
+    _hf = m.HasField
+    if _hf('transaction'):
         _m_cqc_portfolio_v1_Transaction(m.transaction, q + 'transaction', out)
-    if m.HasField('borrowed'):
+    if _hf('borrowed'):
         v = m.borrowed
         if not _C2[v]:
             out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -10201,16 +10335,17 @@ def _m_cqc_services_v1_RequestWithdrawalResponse(m, p, out):
 
 def _m_cqc_services_v1_ReserveOrderRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
     elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    if not m.HasField('order'):
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_NewOrder(m.order, q + 'order', out)
-    if m.HasField('ttl'):
+    if _hf('ttl'):
         v = m.ttl
         if _tns(v) > 300000000000 or _tns(v) < 1000000000:
             out.append((q + 'ttl', 'duration.gte_lte', 'must be greater than or equal to 1s and less than or equal to 300s'))
@@ -10270,19 +10405,21 @@ def _m_cqc_services_v1_ResolveRiskAlertResponse(m, p, out):
 
 def _m_cqc_services_v1_ResolvedMarket(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('symbol'):
+    _hf = m.HasField
+    if _hf('symbol'):
         _m_cqc_services_v1_MarketSymbol(m.symbol, q + 'symbol', out)
-    if m.HasField('market'):
+    if _hf('market'):
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
 
 
 def _m_cqc_services_v1_RiskScope(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('portfolio_id'):
+    _hf = m.HasField
+    if _hf('portfolio_id'):
         v = m.portfolio_id
         if not _C18[v]:
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
-    if m.HasField('account_id'):
+    if _hf('account_id'):
         v = m.account_id
         if not _C9[v]:
             out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -10292,14 +10429,15 @@ def _m_cqc_services_v1_RiskScope(m, p, out):
 
 def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if not m.HasField('timeout'):
+    if not _hf('timeout'):
         out.append((q + 'timeout', 'required', 'value is required'))
     else:
         if not ((_tns(m.timeout) == 0) or ((_tns(m.timeout) >= 1000000000) and (_tns(m.timeout) <= 3600000000000))):
@@ -10340,9 +10478,10 @@ def _m_cqc_services_v1_SetLeverageRequest(m, p, out):
 
 def _m_cqc_services_v1_SetLeverageResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('market_leverage'):
+    _hf = m.HasField
+    if _hf('market_leverage'):
         _m_cqc_venues_v1_MarketLeverage(m.market_leverage, q + 'market_leverage', out)
-    if m.HasField('max_notional'):
+    if _hf('max_notional'):
         v = m.max_notional
         if not _C2[v]:
             out.append((q + 'max_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -10400,12 +10539,13 @@ def _m_cqc_services_v1_SetPositionModeResponse(m, p, out):
 
 def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
     elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    if not m.HasField('scope'):
+    if not _hf('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_RiskScope(m.scope, q + 'scope', out)
@@ -10421,12 +10561,12 @@ def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_duration = m.HasField('duration')
+    _h_duration = _hf('duration')
     if _h_duration:
         v = m.duration
         if _tns(v) > 2592000000000000 or _tns(v) < 1000000000:
             out.append((q + 'duration', 'duration.gte_lte', 'must be greater than or equal to 1s and less than or equal to 2592000s'))
-    _h_expire_time = m.HasField('expire_time')
+    _h_expire_time = _hf('expire_time')
     if not ((_f_state != 1) or ((not _h_expire_time) and (not _h_duration))):
         out.append((p, 'set_trading_state.expiry_not_on_active', 'an expiry (expire_time or duration) returns the scope to ACTIVE and cannot be set on ACTIVE'))
 
@@ -10470,6 +10610,7 @@ def _m_cqc_services_v1_StreamBalancesResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -10482,14 +10623,14 @@ def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
         for i, x in enumerate(_r):
             if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_resume_token = m.HasField('resume_token')
+    _h_resume_token = _hf('resume_token')
     if _h_resume_token:
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    _h_since_time = m.HasField('since_time')
+    _h_since_time = _hf('since_time')
     if not ((not _h_resume_token) or (not _h_since_time)):
         out.append((p, 'stream_execution_reports.resume_or_since', 'since_time only shapes the replay of a new stream and cannot be combined with resume_token'))
 
@@ -10510,7 +10651,8 @@ def _m_cqc_services_v1_StreamExecutionReportsResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamExposuresRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('scope'):
+    _hf = m.HasField
+    if not _hf('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_RiskScope(m.scope, q + 'scope', out)
@@ -10519,11 +10661,11 @@ def _m_cqc_services_v1_StreamExposuresRequest(m, p, out):
         out.append((q + 'dimension', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'dimension', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('min_interval'):
+    if _hf('min_interval'):
         v = m.min_interval
         if _tns(v) > 3600000000000 or _tns(v) < 100000000:
             out.append((q + 'min_interval', 'duration.gte_lte', 'must be greater than or equal to 0.1s and less than or equal to 3600s'))
-    if m.HasField('resume_token'):
+    if _hf('resume_token'):
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
@@ -10637,6 +10779,7 @@ def _m_cqc_services_v1_StreamMarginSummariesResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamOptionGreeksRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     _r = m.market_ids
     if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
@@ -10648,11 +10791,11 @@ def _m_cqc_services_v1_StreamOptionGreeksRequest(m, p, out):
         for i, x in enumerate(_r):
             if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('min_interval'):
+    if _hf('min_interval'):
         v = m.min_interval
         if _tns(v) > 3600000000000 or _tns(v) < 0:
             out.append((q + 'min_interval', 'duration.gte_lte', 'must be greater than or equal to 0s and less than or equal to 3600s'))
-    if m.HasField('resume_token'):
+    if _hf('resume_token'):
         v = m.resume_token
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
@@ -10696,6 +10839,7 @@ def _m_cqc_services_v1_StreamOrderBookResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -10708,14 +10852,14 @@ def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
         for i, x in enumerate(_r):
             if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_resume_token = m.HasField('resume_token')
+    _h_resume_token = _hf('resume_token')
     if _h_resume_token:
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    _h_terminal_since = m.HasField('terminal_since')
+    _h_terminal_since = _hf('terminal_since')
     if not ((not _h_resume_token) or (not _h_terminal_since)):
         out.append((p, 'stream_orders.resume_or_terminal_since', 'terminal_since only shapes the snapshot and cannot be combined with resume_token'))
 
@@ -10773,6 +10917,7 @@ def _m_cqc_services_v1_StreamPositionsResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamPricesRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     _r = m.market_ids
     if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
@@ -10797,11 +10942,11 @@ def _m_cqc_services_v1_StreamPricesRequest(m, p, out):
                 out.append((f"{q}price_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
             if x in {0}:
                 out.append((f"{q}price_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('min_interval'):
+    if _hf('min_interval'):
         v = m.min_interval
         if _tns(v) > 3600000000000 or _tns(v) < 0:
             out.append((q + 'min_interval', 'duration.gte_lte', 'must be greater than or equal to 0s and less than or equal to 3600s'))
-    if m.HasField('resume_token'):
+    if _hf('resume_token'):
         v = m.resume_token
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
@@ -10820,12 +10965,13 @@ def _m_cqc_services_v1_StreamPricesResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamRiskAlertsRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.min_severity
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'min_severity', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('scope'):
+    if _hf('scope'):
         _m_cqc_services_v1_RiskScope(m.scope, q + 'scope', out)
-    if m.HasField('resume_token'):
+    if _hf('resume_token'):
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
@@ -10879,6 +11025,7 @@ def _m_cqc_services_v1_StreamTradesResponse(m, p, out):
 
 def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
@@ -10890,7 +11037,7 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
     v = _f_from_wallet = m.from_wallet
     if not _M12[v]:
         out.append((q + 'from_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
-    _h_to_account_id = m.HasField('to_account_id')
+    _h_to_account_id = _hf('to_account_id')
     if _h_to_account_id:
         v = m.to_account_id
         if not _C9[v]:
@@ -10904,11 +11051,11 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
     v = m.amount
     if not _C4[v]:
         out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    if m.HasField('client_transaction_id'):
+    if _hf('client_transaction_id'):
         v = m.client_transaction_id
         if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
@@ -10924,11 +11071,12 @@ def _m_cqc_services_v1_TransferInternalResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAllocationRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('allocation'):
+    _hf = m.HasField
+    if not _hf('allocation'):
         out.append((q + 'allocation', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_Allocation(m.allocation, q + 'allocation', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -10943,11 +11091,12 @@ def _m_cqc_services_v1_UpdateAllocationResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetDeploymentRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset_deployment'):
+    _hf = m.HasField
+    if not _hf('asset_deployment'):
         out.append((q + 'asset_deployment', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_AssetDeployment(m.asset_deployment, q + 'asset_deployment', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -10965,11 +11114,12 @@ def _m_cqc_services_v1_UpdateAssetDeploymentResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetGroupRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset_group'):
+    _hf = m.HasField
+    if not _hf('asset_group'):
         out.append((q + 'asset_group', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_AssetGroup(m.asset_group, q + 'asset_group', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -10987,11 +11137,12 @@ def _m_cqc_services_v1_UpdateAssetGroupResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetIdentifierRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset_identifier'):
+    _hf = m.HasField
+    if not _hf('asset_identifier'):
         out.append((q + 'asset_identifier', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_AssetIdentifier(m.asset_identifier, q + 'asset_identifier', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11009,11 +11160,12 @@ def _m_cqc_services_v1_UpdateAssetIdentifierResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetQualityFlagRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset_quality_flag'):
+    _hf = m.HasField
+    if not _hf('asset_quality_flag'):
         out.append((q + 'asset_quality_flag', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_AssetQualityFlag(m.asset_quality_flag, q + 'asset_quality_flag', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11031,11 +11183,12 @@ def _m_cqc_services_v1_UpdateAssetQualityFlagResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetRelationshipRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset_relationship'):
+    _hf = m.HasField
+    if not _hf('asset_relationship'):
         out.append((q + 'asset_relationship', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_AssetRelationship(m.asset_relationship, q + 'asset_relationship', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11053,11 +11206,12 @@ def _m_cqc_services_v1_UpdateAssetRelationshipResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateAssetRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('asset'):
+    _hf = m.HasField
+    if not _hf('asset'):
         out.append((q + 'asset', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_Asset(m.asset, q + 'asset', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11075,11 +11229,12 @@ def _m_cqc_services_v1_UpdateAssetResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateChainRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('chain'):
+    _hf = m.HasField
+    if not _hf('chain'):
         out.append((q + 'chain', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_Chain(m.chain, q + 'chain', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11097,11 +11252,12 @@ def _m_cqc_services_v1_UpdateChainResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateIdentifierRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('identifier'):
+    _hf = m.HasField
+    if not _hf('identifier'):
         out.append((q + 'identifier', 'required', 'value is required'))
     else:
         _m_cqc_identifiers_v1_Identifier(m.identifier, q + 'identifier', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11119,11 +11275,12 @@ def _m_cqc_services_v1_UpdateIdentifierResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateInstrumentRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('instrument'):
+    _hf = m.HasField
+    if not _hf('instrument'):
         out.append((q + 'instrument', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Instrument(m.instrument, q + 'instrument', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11141,11 +11298,12 @@ def _m_cqc_services_v1_UpdateInstrumentResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateMarketRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('market'):
+    _hf = m.HasField
+    if not _hf('market'):
         out.append((q + 'market', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11163,11 +11321,12 @@ def _m_cqc_services_v1_UpdateMarketResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdatePortfolioRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('portfolio'):
+    _hf = m.HasField
+    if not _hf('portfolio'):
         out.append((q + 'portfolio', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_Portfolio(m.portfolio, q + 'portfolio', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11182,11 +11341,12 @@ def _m_cqc_services_v1_UpdatePortfolioResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateRiskLimitRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('risk_limit'):
+    _hf = m.HasField
+    if not _hf('risk_limit'):
         out.append((q + 'risk_limit', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_RiskLimit(m.risk_limit, q + 'risk_limit', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11201,11 +11361,12 @@ def _m_cqc_services_v1_UpdateRiskLimitResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateVenueAccountRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('venue_account'):
+    _hf = m.HasField
+    if not _hf('venue_account'):
         out.append((q + 'venue_account', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_VenueAccount(m.venue_account, q + 'venue_account', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11220,11 +11381,12 @@ def _m_cqc_services_v1_UpdateVenueAccountResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateVenueAssetRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('venue_asset'):
+    _hf = m.HasField
+    if not _hf('venue_asset'):
         out.append((q + 'venue_asset', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_VenueAsset(m.venue_asset, q + 'venue_asset', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11242,11 +11404,12 @@ def _m_cqc_services_v1_UpdateVenueAssetResponse(m, p, out):
 
 def _m_cqc_services_v1_UpdateVenueRequest(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('venue'):
+    _hf = m.HasField
+    if not _hf('venue'):
         out.append((q + 'venue', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Venue(m.venue, q + 'venue', out)
-    if not m.HasField('update_mask'):
+    if not _hf('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
     else:
         if not (len(m.update_mask.paths) > 0):
@@ -11274,13 +11437,14 @@ def _m_cqc_types_v1_AssetAmount(m, p, out):
 
 def _m_cqc_types_v1_SortedRule(m, p, out):
     q = p + "." if p else ""
-    if not m.HasField('id'):
+    _hf = m.HasField
+    if not _hf('id'):
         out.append((q + 'id', 'required', 'value is required'))
     else:
         v = m.id
         if not _M13[v]:
             out.append((q + 'id', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$`'))
-    if not m.HasField('message'):
+    if not _hf('message'):
         out.append((q + 'message', 'required', 'value is required'))
     else:
         v = m.message
@@ -11288,19 +11452,19 @@ def _m_cqc_types_v1_SortedRule(m, p, out):
             out.append((q + 'message', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 300:
             out.append((q + 'message', 'string.max_len', 'must be at most 300 characters'))
-    if not m.HasField('field'):
+    if not _hf('field'):
         out.append((q + 'field', 'required', 'value is required'))
     else:
         v = m.field
         if not _M14[v]:
             out.append((q + 'field', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
-    if not m.HasField('key'):
+    if not _hf('key'):
         out.append((q + 'key', 'required', 'value is required'))
     else:
         v = m.key
         if not _M14[v]:
             out.append((q + 'key', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
-    if not m.HasField('order'):
+    if not _hf('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         v = m.order
@@ -11308,7 +11472,7 @@ def _m_cqc_types_v1_SortedRule(m, p, out):
             out.append((q + 'order', 'enum.defined_only', 'value must be one of the defined enum values'))
         if v in {0}:
             out.append((q + 'order', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('when'):
+    if _hf('when'):
         v = m.when
         if len(v) > 1000:
             out.append((q + 'when', 'string.max_len', 'must be at most 1000 characters'))
@@ -11348,31 +11512,32 @@ def _m_cqc_types_v1_SourceRecord(m, p, out):
 
 def _m_cqc_venues_v1_AccountLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('max_leverage'):
+    _hf = m.HasField
+    if _hf('max_leverage'):
         v = m.max_leverage
         if not _C4[v]:
             out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_max_order_notional = m.HasField('max_order_notional')
+    _h_max_order_notional = _hf('max_order_notional')
     if _h_max_order_notional:
         v = m.max_order_notional
         if not _C2[v]:
             out.append((q + 'max_order_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_max_position_notional = m.HasField('max_position_notional')
+    _h_max_position_notional = _hf('max_position_notional')
     if _h_max_position_notional:
         v = m.max_position_notional
         if not _C2[v]:
             out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_daily_withdrawal_limit = m.HasField('daily_withdrawal_limit')
+    _h_daily_withdrawal_limit = _hf('daily_withdrawal_limit')
     if _h_daily_withdrawal_limit:
         v = m.daily_withdrawal_limit
         if not _C2[v]:
             out.append((q + 'daily_withdrawal_limit', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_limit_asset_id = m.HasField('limit_asset_id')
+    _h_limit_asset_id = _hf('limit_asset_id')
     if _h_limit_asset_id:
         v = m.limit_asset_id
         if not _C3[v]:
             out.append((q + 'limit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_max_borrow_notional = m.HasField('max_borrow_notional')
+    _h_max_borrow_notional = _hf('max_borrow_notional')
     if _h_max_borrow_notional:
         v = m.max_borrow_notional
         if not _C2[v]:
@@ -11383,6 +11548,7 @@ def _m_cqc_venues_v1_AccountLimits(m, p, out):
 
 def _m_cqc_venues_v1_AttachedOrder(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.trigger_price
     if not _C8[v]:
         out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -11392,16 +11558,16 @@ def _m_cqc_venues_v1_AttachedOrder(m, p, out):
     v = _f_order_type = m.order_type
     if v not in {1, 2}:
         out.append((q + 'order_type', 'enum.in', 'must be in list [1, 2]'))
-    _h_price = m.HasField('price')
+    _h_price = _hf('price')
     if _h_price:
         v = m.price
         if not _C8[v]:
             out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('quantity'):
+    if _hf('quantity'):
         v = m.quantity
         if not _C4[v]:
             out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -11411,6 +11577,7 @@ def _m_cqc_venues_v1_AttachedOrder(m, p, out):
 
 def _m_cqc_venues_v1_Balance(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -11420,101 +11587,101 @@ def _m_cqc_venues_v1_Balance(m, p, out):
     v = m.wallet
     if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
-    if m.HasField('market_id'):
+    if _hf('market_id'):
         v = m.market_id
         if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
-    _h_wallet_balance = m.HasField('wallet_balance')
+    _h_wallet_balance = _hf('wallet_balance')
     if _h_wallet_balance:
         v = m.wallet_balance
         if not _C8[v]:
             out.append((q + 'wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_available = m.HasField('available')
+    _h_available = _hf('available')
     if _h_available:
         v = m.available
         if not _C8[v]:
             out.append((q + 'available', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_locked = m.HasField('locked')
+    _h_locked = _hf('locked')
     if _h_locked:
         v = m.locked
         if not _C2[v]:
             out.append((q + 'locked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_borrowed = m.HasField('borrowed')
+    _h_borrowed = _hf('borrowed')
     if _h_borrowed:
         v = m.borrowed
         if not _C2[v]:
             out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('accrued_interest'):
+    if _hf('accrued_interest'):
         v = m.accrued_interest
         if not _C2[v]:
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_equity = m.HasField('equity')
+    _h_equity = _hf('equity')
     if _h_equity:
         v = m.equity
         if not _C8[v]:
             out.append((q + 'equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('isolated_equity'):
+    if _hf('isolated_equity'):
         v = m.isolated_equity
         if not _C8[v]:
             out.append((q + 'isolated_equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_unrealized_pnl = m.HasField('unrealized_pnl')
+    _h_unrealized_pnl = _hf('unrealized_pnl')
     if _h_unrealized_pnl:
         v = m.unrealized_pnl
         if not _C8[v]:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('value_usd'):
+    if _hf('value_usd'):
         v = m.value_usd
         if not _C8[v]:
             out.append((q + 'value_usd', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('collateral_value_usd'):
+    if _hf('collateral_value_usd'):
         v = m.collateral_value_usd
         if not _C8[v]:
             out.append((q + 'collateral_value_usd', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_initial_margin = m.HasField('initial_margin')
+    _h_initial_margin = _hf('initial_margin')
     if _h_initial_margin:
         v = m.initial_margin
         if not _C2[v]:
             out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('maintenance_margin'):
+    if _hf('maintenance_margin'):
         v = m.maintenance_margin
         if not _C2[v]:
             out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('max_withdraw_amount'):
+    if _hf('max_withdraw_amount'):
         v = m.max_withdraw_amount
         if not _C2[v]:
             out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('update_time'):
+    if not _hf('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
-    if m.HasField('last_delta'):
+    if _hf('last_delta'):
         _m_cqc_venues_v1_BalanceDelta(m.last_delta, q + 'last_delta', out)
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    _h_cross_wallet_balance = m.HasField('cross_wallet_balance')
+    _h_cross_wallet_balance = _hf('cross_wallet_balance')
     if _h_cross_wallet_balance:
         v = m.cross_wallet_balance
         if not _C8[v]:
             out.append((q + 'cross_wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('cross_unrealized_pnl'):
+    if _hf('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
         if not _C8[v]:
             out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('available_to_borrow'):
+    if _hf('available_to_borrow'):
         v = m.available_to_borrow
         if not _C2[v]:
             out.append((q + 'available_to_borrow', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('spot_borrowed'):
+    if _hf('spot_borrowed'):
         v = m.spot_borrowed
         if not _C2[v]:
             out.append((q + 'spot_borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('bonus'):
+    if _hf('bonus'):
         v = m.bonus
         if not _C2[v]:
             out.append((q + 'bonus', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('cumulative_realized_pnl'):
+    if _hf('cumulative_realized_pnl'):
         v = m.cumulative_realized_pnl
         if not _C8[v]:
             out.append((q + 'cumulative_realized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('spot_hedging_quantity'):
+    if _hf('spot_hedging_quantity'):
         v = m.spot_hedging_quantity
         if not _C2[v]:
             out.append((q + 'spot_hedging_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -11544,33 +11711,34 @@ def _m_cqc_venues_v1_BalanceDelta(m, p, out):
 
 def _m_cqc_venues_v1_CommissionRates(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_maker_fee_rate = m.maker_fee_rate
     if not _C8[v]:
         out.append((q + 'maker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = _f_taker_fee_rate = m.taker_fee_rate
     if not _C8[v]:
         out.append((q + 'taker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('buyer_fee_rate'):
+    if _hf('buyer_fee_rate'):
         v = m.buyer_fee_rate
         if not _C8[v]:
             out.append((q + 'buyer_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('seller_fee_rate'):
+    if _hf('seller_fee_rate'):
         v = m.seller_fee_rate
         if not _C8[v]:
             out.append((q + 'seller_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('discount_rate'):
+    if _hf('discount_rate'):
         v = m.discount_rate
         if not _C2[v]:
             out.append((q + 'discount_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('discount_asset_id'):
+    if _hf('discount_asset_id'):
         v = m.discount_asset_id
         if not _C3[v]:
             out.append((q + 'discount_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    if m.HasField('settlement_fee_rate'):
+    if _hf('settlement_fee_rate'):
         v = m.settlement_fee_rate
         if not _C8[v]:
             out.append((q + 'settlement_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('exercise_fee_rate'):
+    if _hf('exercise_fee_rate'):
         v = m.exercise_fee_rate
         if not _C8[v]:
             out.append((q + 'exercise_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -11594,6 +11762,7 @@ def _m_cqc_venues_v1_ExchangeFilters(m, p, out):
 
 def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.execution_id
     if not _C14[v]:
         out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
@@ -11616,7 +11785,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.venue_order_status
     if len(v) > 64:
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -11629,7 +11798,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.orig_client_order_id
     if len(v) > 128:
         out.append((q + 'orig_client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('venue_order_list_id'):
+    if _hf('venue_order_list_id'):
         v = m.venue_order_list_id
         if len(v) < 1:
             out.append((q + 'venue_order_list_id', 'string.min_len', 'must be at least 1 characters'))
@@ -11661,35 +11830,35 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_order_quantity = m.HasField('order_quantity')
+    _h_order_quantity = _hf('order_quantity')
     if _h_order_quantity:
         v = m.order_quantity
         if not _C4[v]:
             out.append((q + 'order_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('quote_order_quantity'):
+    if _hf('quote_order_quantity'):
         v = m.quote_order_quantity
         if not _C4[v]:
             out.append((q + 'quote_order_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('order_price'):
+    if _hf('order_price'):
         v = m.order_price
         if not _C8[v]:
             out.append((q + 'order_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('trigger_price'):
+    if _hf('trigger_price'):
         v = m.trigger_price
         if not _C8[v]:
             out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('display_quantity'):
+    if _hf('display_quantity'):
         v = m.display_quantity
         if not _C2[v]:
             out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('activation_price'):
+    if _hf('activation_price'):
         v = m.activation_price
         if not _C8[v]:
             out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('trailing_offset'):
+    if _hf('trailing_offset'):
         v = m.trailing_offset
         if not _C2[v]:
             out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -11699,17 +11868,17 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = _f_venue_trade_id = m.venue_trade_id
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
-    _h_last_quantity = m.HasField('last_quantity')
+    _h_last_quantity = _hf('last_quantity')
     if _h_last_quantity:
         v = m.last_quantity
         if not _C2[v]:
             out.append((q + 'last_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_last_price = m.HasField('last_price')
+    _h_last_price = _hf('last_price')
     if _h_last_price:
         v = m.last_price
         if not _C8[v]:
             out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_last_quote_quantity = m.HasField('last_quote_quantity')
+    _h_last_quote_quantity = _hf('last_quote_quantity')
     if _h_last_quote_quantity:
         v = m.last_quote_quantity
         if not _C2[v]:
@@ -11717,20 +11886,20 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = _f_cum_quantity = m.cum_quantity
     if not _C2[v]:
         out.append((q + 'cum_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_leaves_quantity = m.HasField('leaves_quantity')
+    _h_leaves_quantity = _hf('leaves_quantity')
     if _h_leaves_quantity:
         v = m.leaves_quantity
         if not _C2[v]:
             out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('avg_price'):
+    if _hf('avg_price'):
         v = m.avg_price
         if not _C8[v]:
             out.append((q + 'avg_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('cum_quote_quantity'):
+    if _hf('cum_quote_quantity'):
         v = m.cum_quote_quantity
         if not _C2[v]:
             out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('commission'):
+    if _hf('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.commission_type
     if v not in {0, 1, 2, 3}:
@@ -11747,9 +11916,9 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.liquidity_side
     if v not in {0, 1, 2}:
         out.append((q + 'liquidity_side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not m.HasField('transact_time'):
+    if not _hf('transact_time'):
         out.append((q + 'transact_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     v = m.reject_reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
@@ -11768,13 +11937,13 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_trade_prevention = m.HasField('trade_prevention')
+    _h_trade_prevention = _hf('trade_prevention')
     if _h_trade_prevention:
         _m_cqc_venues_v1_TradePrevention(m.trade_prevention, q + 'trade_prevention', out)
     v = m.special_execution
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'special_execution', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_ref_execution_id = m.HasField('ref_execution_id')
+    _h_ref_execution_id = _hf('ref_execution_id')
     if _h_ref_execution_id:
         v = m.ref_execution_id
         if not _C14[v]:
@@ -11788,17 +11957,17 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('realized_pnl'):
+    if _hf('realized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
-    if m.HasField('venue_strategy_id'):
+    if _hf('venue_strategy_id'):
         v = m.venue_strategy_id
         if not _M3[v]:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
-    if m.HasField('venue_strategy_type'):
+    if _hf('venue_strategy_type'):
         v = m.venue_strategy_type
         if not _M3[v]:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
-    _h_source_record = m.HasField('source_record')
+    _h_source_record = _hf('source_record')
     if _h_source_record:
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.quantity_unit
@@ -11847,6 +12016,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
 
 def _m_cqc_venues_v1_FillReport(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -11869,7 +12039,7 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
-    _h_last_quantity = m.HasField('last_quantity')
+    _h_last_quantity = _hf('last_quantity')
     if _h_last_quantity:
         v = m.last_quantity
         if not _C4[v]:
@@ -11877,12 +12047,12 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
     v = m.last_price
     if not _C8[v]:
         out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_last_quote_quantity = m.HasField('last_quote_quantity')
+    _h_last_quote_quantity = _hf('last_quote_quantity')
     if _h_last_quote_quantity:
         v = m.last_quote_quantity
         if not _C2[v]:
             out.append((q + 'last_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('commission'):
+    if _hf('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.liquidity_side
     if v not in {0, 1, 2}:
@@ -11890,24 +12060,24 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
     v = m.venue_position_id
     if len(v) > 128:
         out.append((q + 'venue_position_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('transact_time'):
+    if not _hf('transact_time'):
         out.append((q + 'transact_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = _f_venue_execution_id = m.venue_execution_id
     if len(v) > 128:
         out.append((q + 'venue_execution_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('execution_id'):
+    if _hf('execution_id'):
         v = m.execution_id
         if not _C14[v]:
             out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
-    if m.HasField('realized_pnl'):
+    if _hf('realized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
     v = m.position_side
     if v not in {0, 1, 2, 3}:
@@ -11937,6 +12107,7 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
 
 def _m_cqc_venues_v1_MarginSummary(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -11949,84 +12120,84 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('equity'):
+    if _hf('equity'):
         v = m.equity
         if not _C8[v]:
             out.append((q + 'equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('adjusted_equity'):
+    if _hf('adjusted_equity'):
         v = m.adjusted_equity
         if not _C8[v]:
             out.append((q + 'adjusted_equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('wallet_balance'):
+    if _hf('wallet_balance'):
         v = m.wallet_balance
         if not _C8[v]:
             out.append((q + 'wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('unrealized_pnl'):
+    if _hf('unrealized_pnl'):
         v = m.unrealized_pnl
         if not _C8[v]:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('initial_margin'):
+    if _hf('initial_margin'):
         v = m.initial_margin
         if not _C2[v]:
             out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('position_initial_margin'):
+    if _hf('position_initial_margin'):
         v = m.position_initial_margin
         if not _C2[v]:
             out.append((q + 'position_initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('open_order_initial_margin'):
+    if _hf('open_order_initial_margin'):
         v = m.open_order_initial_margin
         if not _C2[v]:
             out.append((q + 'open_order_initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('maintenance_margin'):
+    if _hf('maintenance_margin'):
         v = m.maintenance_margin
         if not _C2[v]:
             out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('margin_ratio'):
+    if _hf('margin_ratio'):
         v = m.margin_ratio
         if not _C2[v]:
             out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.venue_margin_ratio
     if len(v) > 64:
         out.append((q + 'venue_margin_ratio', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('available_for_trading'):
+    if _hf('available_for_trading'):
         v = m.available_for_trading
         if not _C8[v]:
             out.append((q + 'available_for_trading', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('available_for_withdrawal'):
+    if _hf('available_for_withdrawal'):
         v = m.available_for_withdrawal
         if not _C2[v]:
             out.append((q + 'available_for_withdrawal', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('borrowed'):
+    if _hf('borrowed'):
         v = m.borrowed
         if not _C2[v]:
             out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('accrued_interest'):
+    if _hf('accrued_interest'):
         v = m.accrued_interest
         if not _C2[v]:
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('collateral_value'):
+    if _hf('collateral_value'):
         v = m.collateral_value
         if not _C2[v]:
             out.append((q + 'collateral_value', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('cross_wallet_balance'):
+    if _hf('cross_wallet_balance'):
         v = m.cross_wallet_balance
         if not _C8[v]:
             out.append((q + 'cross_wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('cross_unrealized_pnl'):
+    if _hf('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
         if not _C8[v]:
             out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('initial_margin_ratio'):
+    if _hf('initial_margin_ratio'):
         v = m.initial_margin_ratio
         if not _C2[v]:
             out.append((q + 'initial_margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('ltv'):
+    if _hf('ltv'):
         v = m.ltv
         if not _C2[v]:
             out.append((q + 'ltv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('update_time'):
+    if not _hf('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
 
 
@@ -12062,6 +12233,7 @@ def _m_cqc_venues_v1_MiscFee(m, p, out):
 
 def _m_cqc_venues_v1_Order(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.order_id
     if not _C13[v]:
         out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -12074,7 +12246,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.orig_client_order_id
     if len(v) > 128:
         out.append((q + 'orig_client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    _h_venue_order_list_id = m.HasField('venue_order_list_id')
+    _h_venue_order_list_id = _hf('venue_order_list_id')
     if _h_venue_order_list_id:
         v = m.venue_order_list_id
         if len(v) < 1:
@@ -12084,7 +12256,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = _f_contingency_type = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'contingency_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('parent_order_id'):
+    if _hf('parent_order_id'):
         v = m.parent_order_id
         if not _C13[v]:
             out.append((q + 'parent_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
@@ -12120,11 +12292,11 @@ def _m_cqc_venues_v1_Order(m, p, out):
                 out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
             if len(x) > 128:
                 out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('venue_strategy_id'):
+    if _hf('venue_strategy_id'):
         v = m.venue_strategy_id
         if not _M3[v]:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
-    if m.HasField('venue_strategy_type'):
+    if _hf('venue_strategy_type'):
         v = m.venue_strategy_type
         if not _M3[v]:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
@@ -12153,7 +12325,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = _f_time_in_force = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _h_quantity = m.HasField('quantity')
+    _h_quantity = _hf('quantity')
     if _h_quantity:
         v = m.quantity
         if not _C4[v]:
@@ -12163,17 +12335,17 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {5}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [5]'))
-    _h_quote_quantity = m.HasField('quote_quantity')
+    _h_quote_quantity = _hf('quote_quantity')
     if _h_quote_quantity:
         v = m.quote_quantity
         if not _C4[v]:
             out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    _h_price = m.HasField('price')
+    _h_price = _hf('price')
     if _h_price:
         v = m.price
         if not _C8[v]:
             out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_trigger_price = m.HasField('trigger_price')
+    _h_trigger_price = _hf('trigger_price')
     if _h_trigger_price:
         v = m.trigger_price
         if not _C8[v]:
@@ -12184,11 +12356,11 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.trigger_direction
     if v not in {0, 1, 2}:
         out.append((q + 'trigger_direction', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('activation_price'):
+    if _hf('activation_price'):
         v = m.activation_price
         if not _C8[v]:
             out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    _h_trailing_offset = m.HasField('trailing_offset')
+    _h_trailing_offset = _hf('trailing_offset')
     if _h_trailing_offset:
         v = m.trailing_offset
         if not _C2[v]:
@@ -12196,22 +12368,22 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = _f_trailing_offset_type = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('limit_offset'):
+    if _hf('limit_offset'):
         v = m.limit_offset
         if not _C2[v]:
             out.append((q + 'limit_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_display_quantity = m.HasField('display_quantity')
+    _h_display_quantity = _hf('display_quantity')
     if _h_display_quantity:
         v = m.display_quantity
         if not _C2[v]:
             out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_peg = m.HasField('peg')
+    _h_peg = _hf('peg')
     if _h_peg:
         _m_cqc_venues_v1_PegInstructions(m.peg, q + 'peg', out)
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('prevented_quantity'):
+    if _hf('prevented_quantity'):
         v = m.prevented_quantity
         if not _C2[v]:
             out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -12221,7 +12393,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('leverage'):
+    if _hf('leverage'):
         v = m.leverage
         if not _C4[v]:
             out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -12236,16 +12408,16 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = _f_filled_quantity = m.filled_quantity
     if not _C2[v]:
         out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_leaves_quantity = m.HasField('leaves_quantity')
+    _h_leaves_quantity = _hf('leaves_quantity')
     if _h_leaves_quantity:
         v = m.leaves_quantity
         if not _C2[v]:
             out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('avg_fill_price'):
+    if _hf('avg_fill_price'):
         v = m.avg_fill_price
         if not _C8[v]:
             out.append((q + 'avg_fill_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('cum_quote_quantity'):
+    if _hf('cum_quote_quantity'):
         v = m.cum_quote_quantity
         if not _C2[v]:
             out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -12269,9 +12441,9 @@ def _m_cqc_venues_v1_Order(m, p, out):
             _m_cqc_venues_v1_OrderFill(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}fills[{i}]")
-    if not m.HasField('create_time'):
+    if not _hf('create_time'):
         out.append((q + 'create_time', 'required', 'value is required'))
-    if not m.HasField('update_time'):
+    if not _hf('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
     v = m.reject_reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
@@ -12287,33 +12459,33 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('request_id'):
+    if _hf('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
         elif not _M11[v]:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    _h_min_quantity = m.HasField('min_quantity')
+    _h_min_quantity = _hf('min_quantity')
     if _h_min_quantity:
         v = m.min_quantity
         if not _C4[v]:
             out.append((q + 'min_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('max_slippage'):
+    if _hf('max_slippage'):
         v = m.max_slippage
         if not _C15[v]:
             out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
-    if m.HasField('take_profit'):
+    if _hf('take_profit'):
         _m_cqc_venues_v1_AttachedOrder(m.take_profit, q + 'take_profit', out)
-    if m.HasField('stop_loss'):
+    if _hf('stop_loss'):
         _m_cqc_venues_v1_AttachedOrder(m.stop_loss, q + 'stop_loss', out)
     _f_close_position = m.close_position
     _f_display_quantity = m.display_quantity
     _f_leaves_quantity = m.leaves_quantity
     _f_min_quantity = m.min_quantity
     _f_quantity = m.quantity
-    _h_expire_time = m.HasField('expire_time')
+    _h_expire_time = _hf('expire_time')
     if not ((not (_h_quantity and _h_quote_quantity)) and ((_h_quantity or _h_quote_quantity) or _f_close_position)):
         out.append((p, 'order.quantity_xor_quote_quantity', 'at most one of quantity and quote_quantity may be set, and one must be unless close_position is true'))
     if not (not (_f_close_position and m.reduce_only)):
@@ -12350,7 +12522,8 @@ def _m_cqc_venues_v1_Order(m, p, out):
 
 def _m_cqc_venues_v1_OrderFill(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('execution_id'):
+    _hf = m.HasField
+    if _hf('execution_id'):
         v = m.execution_id
         if not _C14[v]:
             out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
@@ -12365,7 +12538,7 @@ def _m_cqc_venues_v1_OrderFill(m, p, out):
     v = m.price
     if not _C8[v]:
         out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('commission'):
+    if _hf('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.liquidity_side
     if v not in {0, 1, 2}:
@@ -12374,6 +12547,7 @@ def _m_cqc_venues_v1_OrderFill(m, p, out):
 
 def _m_cqc_venues_v1_OrderList(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.venue_order_list_id
     if len(v) < 1:
         out.append((q + 'venue_order_list_id', 'string.min_len', 'must be at least 1 characters'))
@@ -12417,14 +12591,15 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
     v = m.reject_reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
         out.append((q + 'reject_reason', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not m.HasField('transact_time'):
+    if not _hf('transact_time'):
         out.append((q + 'transact_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
 
 
 def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -12439,7 +12614,7 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
         out.append((q + 'venue_order_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'venue_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('venue_order_list_id'):
+    if _hf('venue_order_list_id'):
         v = m.venue_order_list_id
         if len(v) < 1:
             out.append((q + 'venue_order_list_id', 'string.min_len', 'must be at least 1 characters'))
@@ -12466,62 +12641,62 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('quantity'):
+    if _hf('quantity'):
         v = m.quantity
         if not _C4[v]:
             out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = _f_filled_quantity = m.filled_quantity
     if not _C2[v]:
         out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('avg_price'):
+    if _hf('avg_price'):
         v = m.avg_price
         if not _C8[v]:
             out.append((q + 'avg_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('price'):
+    if _hf('price'):
         v = m.price
         if not _C8[v]:
             out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('trigger_price'):
+    if _hf('trigger_price'):
         v = m.trigger_price
         if not _C8[v]:
             out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('trailing_offset'):
+    if _hf('trailing_offset'):
         v = m.trailing_offset
         if not _C2[v]:
             out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('limit_offset'):
+    if _hf('limit_offset'):
         v = m.limit_offset
         if not _C2[v]:
             out.append((q + 'limit_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('display_quantity'):
+    if _hf('display_quantity'):
         v = m.display_quantity
         if not _C2[v]:
             out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if not m.HasField('last_update_time'):
+    if not _hf('last_update_time'):
         out.append((q + 'last_update_time', 'required', 'value is required'))
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
     if not _C7[v]:
         out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('order_id'):
+    if _hf('order_id'):
         v = m.order_id
         if not _C13[v]:
             out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.venue_order_status
     if len(v) > 64:
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('quote_quantity'):
+    if _hf('quote_quantity'):
         v = m.quote_quantity
         if not _C4[v]:
             out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
@@ -12559,6 +12734,7 @@ def _m_cqc_venues_v1_Party(m, p, out):
 
 def _m_cqc_venues_v1_PegInstructions(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.peg_price_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'peg_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -12567,11 +12743,11 @@ def _m_cqc_venues_v1_PegInstructions(m, p, out):
     v = m.offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('offset_value'):
+    if _hf('offset_value'):
         v = m.offset_value
         if not _C8[v]:
             out.append((q + 'offset_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('pegged_price'):
+    if _hf('pegged_price'):
         v = m.pegged_price
         if not _C8[v]:
             out.append((q + 'pegged_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -12579,6 +12755,7 @@ def _m_cqc_venues_v1_PegInstructions(m, p, out):
 
 def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -12593,18 +12770,18 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     v = m.signed_quantity
     if not _C8[v]:
         out.append((q + 'signed_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('avg_open_price'):
+    if _hf('avg_open_price'):
         v = m.avg_open_price
         if not _C8[v]:
             out.append((q + 'avg_open_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.venue_position_id
     if len(v) > 128:
         out.append((q + 'venue_position_id', 'string.max_len', 'must be at most 128 characters'))
-    if not m.HasField('last_update_time'):
+    if not _hf('last_update_time'):
         out.append((q + 'last_update_time', 'required', 'value is required'))
-    if not m.HasField('receive_time'):
+    if not _hf('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.quantity_unit
     if v not in {0, 1, 2, 3, 4, 5}:
@@ -12612,23 +12789,23 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('leverage'):
+    if _hf('leverage'):
         v = m.leverage
         if not _C4[v]:
             out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('mark_price'):
+    if _hf('mark_price'):
         v = m.mark_price
         if not _C8[v]:
             out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('liquidation_price'):
+    if _hf('liquidation_price'):
         v = m.liquidation_price
         if not _C8[v]:
             out.append((q + 'liquidation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('unrealized_pnl'):
+    if _hf('unrealized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
-    if m.HasField('isolated_margin'):
+    if _hf('isolated_margin'):
         _m_cqc_types_v1_AssetAmount(m.isolated_margin, q + 'isolated_margin', out)
-    if m.HasField('notional'):
+    if _hf('notional'):
         v = m.notional
         if not _C8[v]:
             out.append((q + 'notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
@@ -12677,16 +12854,17 @@ def _m_cqc_venues_v1_SettlementAssetFeeRates(m, p, out):
 
 def _m_cqc_venues_v1_TradePrevention(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.venue_prevention_id
     if len(v) < 1:
         out.append((q + 'venue_prevention_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'venue_prevention_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('prevented_quantity'):
+    if _hf('prevented_quantity'):
         v = m.prevented_quantity
         if not _C2[v]:
             out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('last_prevented_quantity'):
+    if _hf('last_prevented_quantity'):
         v = m.last_prevented_quantity
         if not _C2[v]:
             out.append((q + 'last_prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -12699,15 +12877,15 @@ def _m_cqc_venues_v1_TradePrevention(m, p, out):
     v = m.counter_venue_symbol
     if len(v) > 64:
         out.append((q + 'counter_venue_symbol', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('prevented_execution_quantity'):
+    if _hf('prevented_execution_quantity'):
         v = m.prevented_execution_quantity
         if not _C2[v]:
             out.append((q + 'prevented_execution_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('prevented_execution_price'):
+    if _hf('prevented_execution_price'):
         v = m.prevented_execution_price
         if not _C8[v]:
             out.append((q + 'prevented_execution_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
-    if m.HasField('prevented_execution_quote_quantity'):
+    if _hf('prevented_execution_quote_quantity'):
         v = m.prevented_execution_quote_quantity
         if not _C2[v]:
             out.append((q + 'prevented_execution_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
@@ -12715,6 +12893,7 @@ def _m_cqc_venues_v1_TradePrevention(m, p, out):
 
 def _m_cqc_venues_v1_Venue(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_venue_id = m.venue_id
     if not _C6[v]:
         out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
@@ -12746,12 +12925,12 @@ def _m_cqc_venues_v1_Venue(m, p, out):
         out.append((q + 'status_reason', 'string.max_len', 'must be at most 1000 characters'))
     if not _C7[v]:
         out.append((q + 'status_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    _h_parent_venue_id = m.HasField('parent_venue_id')
+    _h_parent_venue_id = _hf('parent_venue_id')
     if _h_parent_venue_id:
         v = m.parent_venue_id
         if not _C6[v]:
             out.append((q + 'parent_venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
-    _h_chain_id = m.HasField('chain_id')
+    _h_chain_id = _hf('chain_id')
     if _h_chain_id:
         v = m.chain_id
         if not _C0[v]:
@@ -12787,7 +12966,7 @@ def _m_cqc_venues_v1_Venue(m, p, out):
             _m_cqc_venues_v1_RateLimit(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}rate_limits[{i}]")
-    if m.HasField('exchange_filters'):
+    if _hf('exchange_filters'):
         _m_cqc_venues_v1_ExchangeFilters(m.exchange_filters, q + 'exchange_filters', out)
     _r = m.supported_account_types
     if _r and not _unique(_r):
@@ -12816,15 +12995,15 @@ def _m_cqc_venues_v1_Venue(m, p, out):
                 out.append((f"{q}supported_position_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
             if x in {0}:
                 out.append((f"{q}supported_position_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('ccxt_id'):
+    if _hf('ccxt_id'):
         v = m.ccxt_id
         if not _M8[v]:
             out.append((q + 'ccxt_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
-    if m.HasField('coingecko_id'):
+    if _hf('coingecko_id'):
         v = m.coingecko_id
         if not _M9[v]:
             out.append((q + 'coingecko_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,127}$`'))
-    if m.HasField('tardis_id'):
+    if _hf('tardis_id'):
         v = m.tardis_id
         if not _M8[v]:
             out.append((q + 'tardis_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
@@ -12860,7 +13039,7 @@ def _m_cqc_venues_v1_Venue(m, p, out):
     v = m.timezone
     if len(v) > 64:
         out.append((q + 'timezone', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
@@ -12873,6 +13052,7 @@ def _m_cqc_venues_v1_Venue(m, p, out):
 
 def _m_cqc_venues_v1_VenueAccount(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = _f_account_id = m.account_id
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
@@ -12889,7 +13069,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
     v = _f_external_account_id = m.external_account_id
     if len(v) > 256:
         out.append((q + 'external_account_id', 'string.max_len', 'must be at most 256 characters'))
-    _h_wallet_address = m.HasField('wallet_address')
+    _h_wallet_address = _hf('wallet_address')
     if _h_wallet_address:
         v = m.wallet_address
         if not _M4[v]:
@@ -12897,14 +13077,14 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         _s = _C10[v]
         if _s:
             out.append((q + 'wallet_address', 'cqc.caip10_account', _s))
-    if m.HasField('vault_address'):
+    if _hf('vault_address'):
         v = m.vault_address
         if not _M4[v]:
             out.append((q + 'vault_address', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`'))
         _s = _C10[v]
         if _s:
             out.append((q + 'vault_address', 'cqc.caip10_account', _s))
-    _h_parent_account_id = m.HasField('parent_account_id')
+    _h_parent_account_id = _hf('parent_account_id')
     if _h_parent_account_id:
         v = m.parent_account_id
         if not _C9[v]:
@@ -12928,7 +13108,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
     v = m.position_mode
     if v not in {0, 1, 2}:
         out.append((q + 'position_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('base_asset_id'):
+    if _hf('base_asset_id'):
         v = m.base_asset_id
         if not _C3[v]:
             out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
@@ -12944,9 +13124,9 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
     v = m.fee_tier
     if len(v) > 64:
         out.append((q + 'fee_tier', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('commission_rates'):
+    if _hf('commission_rates'):
         _m_cqc_venues_v1_CommissionRates(m.commission_rates, q + 'commission_rates', out)
-    if m.HasField('limits'):
+    if _hf('limits'):
         _m_cqc_venues_v1_AccountLimits(m.limits, q + 'limits', out)
     _r = m.market_leverages
     if len(_r) > 10000:
@@ -12959,7 +13139,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
             _m_cqc_venues_v1_MarketLeverage(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}market_leverages[{i}]")
-    if m.HasField('credential_ref'):
+    if _hf('credential_ref'):
         v = m.credential_ref
         if not _M5[v]:
             out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
@@ -12969,7 +13149,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
     v = m.api_key_id
     if len(v) > 256:
         out.append((q + 'api_key_id', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if not ((_f_external_account_id != '') or _h_wallet_address):
         out.append((p, 'venue_account.external_identity_required', 'at least one of external_account_id and wallet_address must be set'))
@@ -12981,6 +13161,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
 
 def _m_cqc_venues_v1_VenueAsset(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.venue_asset_id
     if not _C5[v]:
         out.append((q + 'venue_asset_id', 'cqc.id', 'must be an id of the form vas_<26-character upper-case ULID>'))
@@ -12998,25 +13179,25 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
         out.append((q + 'venue_name', 'string.max_len', 'must be at most 200 characters'))
     if not _C7[v]:
         out.append((q + 'venue_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
-    if m.HasField('venue_numeric_id'):
+    if _hf('venue_numeric_id'):
         v = m.venue_numeric_id
         if not _M3[v]:
             out.append((q + 'venue_numeric_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
-    if m.HasField('venue_token_id'):
+    if _hf('venue_token_id'):
         v = m.venue_token_id
         if len(v) < 1:
             out.append((q + 'venue_token_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_token_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('unit_multiplier'):
+    if _hf('unit_multiplier'):
         v = m.unit_multiplier
         if not _C4[v]:
             out.append((q + 'unit_multiplier', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('precision'):
+    if _hf('precision'):
         v = m.precision
         if v > 36:
             out.append((q + 'precision', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('ledger_decimals'):
+    if _hf('ledger_decimals'):
         v = m.ledger_decimals
         if v > 36:
             out.append((q + 'ledger_decimals', 'uint32.lte', 'must be less than or equal to 36'))
@@ -13029,19 +13210,19 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
             _m_cqc_venues_v1_VenueAssetNetwork(x, "", out)
             if len(out) != _n:
                 _n = _fix_paths(out, _n, f"{q}networks[{i}]")
-    _h_collateral_ratio = m.HasField('collateral_ratio')
+    _h_collateral_ratio = _hf('collateral_ratio')
     if _h_collateral_ratio:
         v = m.collateral_ratio
         if not _C2[v]:
             out.append((q + 'collateral_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('auto_exchange_threshold'):
+    if _hf('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
         if not _C8[v]:
             out.append((q + 'auto_exchange_threshold', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('source_record'):
+    if _hf('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
@@ -13053,43 +13234,44 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
 
 def _m_cqc_venues_v1_VenueAssetNetwork(m, p, out):
     q = p + "." if p else ""
+    _hf = m.HasField
     v = m.network_code
     if not _M2[v]:
         out.append((q + 'network_code', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,64}$`'))
-    if m.HasField('chain_id'):
+    if _hf('chain_id'):
         v = m.chain_id
         if not _C0[v]:
             out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
-    if m.HasField('deployment_id'):
+    if _hf('deployment_id'):
         v = m.deployment_id
         if not _C1[v]:
             out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.contract_address
     if len(v) > 128:
         out.append((q + 'contract_address', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('withdraw_fee'):
+    if _hf('withdraw_fee'):
         v = m.withdraw_fee
         if not _C2[v]:
             out.append((q + 'withdraw_fee', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('fee_asset_id'):
+    if _hf('fee_asset_id'):
         v = m.fee_asset_id
         if not _C3[v]:
             out.append((q + 'fee_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
-    _h_min_withdraw_amount = m.HasField('min_withdraw_amount')
+    _h_min_withdraw_amount = _hf('min_withdraw_amount')
     if _h_min_withdraw_amount:
         v = m.min_withdraw_amount
         if not _C2[v]:
             out.append((q + 'min_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    _h_max_withdraw_amount = m.HasField('max_withdraw_amount')
+    _h_max_withdraw_amount = _hf('max_withdraw_amount')
     if _h_max_withdraw_amount:
         v = m.max_withdraw_amount
         if not _C2[v]:
             out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
-    if m.HasField('withdraw_increment'):
+    if _hf('withdraw_increment'):
         v = m.withdraw_increment
         if not _C4[v]:
             out.append((q + 'withdraw_increment', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
-    if m.HasField('min_deposit_amount'):
+    if _hf('min_deposit_amount'):
         v = m.min_deposit_amount
         if not _C2[v]:
             out.append((q + 'min_deposit_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
