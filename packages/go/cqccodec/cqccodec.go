@@ -23,6 +23,9 @@
 //     share it (vtprotobuf's UnmarshalVTUnsafe, safe here because nothing else holds the buffer): keeping
 //     one string of a message keeps the whole frame in memory; strings.Clone it to keep only the string.
 //
+// A client that handles one stream message at a time can receive into one message and reuse its storage
+// (NewReceiver, Reuse, UnmarshalReuse): a book's levels are then decoded into again instead of allocated.
+//
 // The fast path does not validate messages (protovalidate rules): services validate as before.
 package cqccodec
 
