@@ -159,8 +159,8 @@ def _tree_digest(paths: tuple[str, ...] | list[str]) -> str:
     return digest.hexdigest()
 
 
-def _generate_digest() -> str:
-    return _tree_digest(GENERATE_INPUTS) + ":" + _tree_digest(GENERATED_PATHS)
+def _generate_digest(inputs: str | None = None) -> str:
+    return (inputs or _tree_digest(GENERATE_INPUTS)) + ":" + _tree_digest(GENERATED_PATHS)
 
 
 @nox.session(python=False)
@@ -173,10 +173,13 @@ def generate(session: nox.Session, force: bool = False) -> None:
             return
     _tools(session)
     _npm_ci(session)
+    # The inputs' digest is taken before generating: an input edited while this run reads them (by another
+    # session or an editor) leaves a stamp that no longer matches, so the next run regenerates.
+    inputs = _tree_digest(GENERATE_INPUTS)
     session.run("python", "tools/cqcgen.py", "generate", *session.posargs, env=_go_env())
     if not session.posargs:
         BUILD.mkdir(exist_ok=True)
-        GENERATE_STAMP.write_text(_generate_digest())
+        GENERATE_STAMP.write_text(_generate_digest(inputs))
 
 
 def _snapshot() -> dict[str, str]:
