@@ -957,8 +957,9 @@ class Compiler:
         list `_L_<x>` of the message function, read once per call into its column cache `_K_<x>`."""
         getter = f"_attrgetter({name!r})" if how == "get" else f"_methodcaller('HasField', {name!r})"
         walked = re.fullmatch(r"_L_(\w+)", code)
-        if walked:
-            return f"_column(_K_{walked.group(1)}, ({how!r}, {name!r}), {code}, {getter})"
+        if walked:  # a cached column: one dict lookup (an empty column is made again: as cheap)
+            cache, key = f"_K_{walked.group(1)}", f"({how!r}, {name!r})"
+            return f"({cache}.get({key}) or _column({cache}, {key}, {code}, {getter}))"
         return f"list(map({getter}, {code}))"
 
     def memo_body(self, name: str, code: str, elem: T, var: str, body: tuple, env: dict) -> str | None:
@@ -1541,7 +1542,7 @@ class MessageEmitter:
             functions.append(f"def {fn}(v):\n    out = []\n" + "\n".join(check) + "\n    return not out\n")
             table = f"_K_{base}__{fd.name}"
             functions.append(f"{table} = _Memo({fn})\n")
-            values = f"_column(cols, ('get', {fd.name!r}), items, _attrgetter({fd.name!r}))"
+            values = f"(cols.get(('get', {fd.name!r})) or _column(cols, ('get', {fd.name!r}), items, _attrgetter({fd.name!r})))"
             if has_presence(fd):
                 # the rules run on the items where the field is set: a value other than the default is set, so
                 # with as many values other than the default as items with the field set, no default is set

@@ -273,11 +273,11 @@ def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address(v):
 _K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address = _Memo(_k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address)
 
 def _b_cqc_assets_v1_AssetDeployment_VenueNetwork(items, cols):
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id.__getitem__, (cols.get(('get', 'venue_id')) or _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id'))))):
         return False
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code.__getitem__, _column(cols, ('get', 'network_code'), items, _attrgetter('network_code')))):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code.__getitem__, (cols.get(('get', 'network_code')) or _column(cols, ('get', 'network_code'), items, _attrgetter('network_code'))))):
         return False
-    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address.__getitem__, _column(cols, ('get', 'contract_address'), items, _attrgetter('contract_address')))):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address.__getitem__, (cols.get(('get', 'contract_address')) or _column(cols, ('get', 'contract_address'), items, _attrgetter('contract_address'))))):
         return False
     return True
 
@@ -310,11 +310,11 @@ def _k_cqc_config_v1_VenueCredential__credential_ref(v):
 _K_cqc_config_v1_VenueCredential__credential_ref = _Memo(_k_cqc_config_v1_VenueCredential__credential_ref)
 
 def _b_cqc_config_v1_VenueCredential(items, cols):
-    if not all(map(_K_cqc_config_v1_VenueCredential__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_id.__getitem__, (cols.get(('get', 'venue_id')) or _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id'))))):
         return False
-    if not all(map(_K_cqc_config_v1_VenueCredential__venue_account_id.__getitem__, _column(cols, ('get', 'venue_account_id'), items, _attrgetter('venue_account_id')))):
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_account_id.__getitem__, (cols.get(('get', 'venue_account_id')) or _column(cols, ('get', 'venue_account_id'), items, _attrgetter('venue_account_id'))))):
         return False
-    if not all(map(_K_cqc_config_v1_VenueCredential__credential_ref.__getitem__, _column(cols, ('get', 'credential_ref'), items, _attrgetter('credential_ref')))):
+    if not all(map(_K_cqc_config_v1_VenueCredential__credential_ref.__getitem__, (cols.get(('get', 'credential_ref')) or _column(cols, ('get', 'credential_ref'), items, _attrgetter('credential_ref'))))):
         return False
     return True
 
@@ -360,33 +360,33 @@ def _k_cqc_markets_v1_AmmPoolToken__asset_manager_address(v):
 _K_cqc_markets_v1_AmmPoolToken__asset_manager_address = _Memo(_k_cqc_markets_v1_AmmPoolToken__asset_manager_address)
 
 def _b_cqc_markets_v1_AmmPoolToken(items, cols):
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, (cols.get(('get', 'deployment_id')) or _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id'))))):
         return False
-    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+    if items[0].HasField('weight') and all((cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            _values = list(filter(None, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__weight['']:
                 return False
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, _column(cols, ('get', 'rate_provider_address'), items, _attrgetter('rate_provider_address')))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, (cols.get(('get', 'rate_provider_address')) or _column(cols, ('get', 'rate_provider_address'), items, _attrgetter('rate_provider_address'))))):
         return False
-    if items[0].HasField('scaling_factor') and all(_column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor')))):
+    if items[0].HasField('scaling_factor') and all((cols.get(('get', 'scaling_factor')) or _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, (cols.get(('get', 'scaling_factor')) or _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'scaling_factor'), items, _methodcaller('HasField', 'scaling_factor')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor'))))
+            _values = list(filter(None, (cols.get(('get', 'scaling_factor')) or _column(cols, ('get', 'scaling_factor'), items, _attrgetter('scaling_factor')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__scaling_factor['']:
                 return False
-    if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, _column(cols, ('get', 'asset_manager_address'), items, _attrgetter('asset_manager_address')))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, (cols.get(('get', 'asset_manager_address')) or _column(cols, ('get', 'asset_manager_address'), items, _attrgetter('asset_manager_address'))))):
         return False
     return True
 
@@ -432,48 +432,48 @@ def _k_cqc_markets_v1_AmmPoolTokenState__oracle_price(v):
 _K_cqc_markets_v1_AmmPoolTokenState__oracle_price = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__oracle_price)
 
 def _b_cqc_markets_v1_AmmPoolTokenState(items, cols):
-    if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id')))):
+    if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, (cols.get(('get', 'deployment_id')) or _column(cols, ('get', 'deployment_id'), items, _attrgetter('deployment_id'))))):
         return False
-    if items[0].HasField('balance') and all(_column(cols, ('get', 'balance'), items, _attrgetter('balance'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _column(cols, ('get', 'balance'), items, _attrgetter('balance')))):
+    if items[0].HasField('balance') and all((cols.get(('get', 'balance')) or _column(cols, ('get', 'balance'), items, _attrgetter('balance')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, (cols.get(('get', 'balance')) or _column(cols, ('get', 'balance'), items, _attrgetter('balance'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'balance'), items, _methodcaller('HasField', 'balance')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'balance'), items, _attrgetter('balance'))))
+            _values = list(filter(None, (cols.get(('get', 'balance')) or _column(cols, ('get', 'balance'), items, _attrgetter('balance')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__balance['']:
                 return False
-    if items[0].HasField('managed_balance') and all(_column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance')))):
+    if items[0].HasField('managed_balance') and all((cols.get(('get', 'managed_balance')) or _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, (cols.get(('get', 'managed_balance')) or _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'managed_balance'), items, _methodcaller('HasField', 'managed_balance')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance'))))
+            _values = list(filter(None, (cols.get(('get', 'managed_balance')) or _column(cols, ('get', 'managed_balance'), items, _attrgetter('managed_balance')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__managed_balance['']:
                 return False
-    if items[0].HasField('rate') and all(_column(cols, ('get', 'rate'), items, _attrgetter('rate'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _column(cols, ('get', 'rate'), items, _attrgetter('rate')))):
+    if items[0].HasField('rate') and all((cols.get(('get', 'rate')) or _column(cols, ('get', 'rate'), items, _attrgetter('rate')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, (cols.get(('get', 'rate')) or _column(cols, ('get', 'rate'), items, _attrgetter('rate'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'rate'), items, _methodcaller('HasField', 'rate')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'rate'), items, _attrgetter('rate'))))
+            _values = list(filter(None, (cols.get(('get', 'rate')) or _column(cols, ('get', 'rate'), items, _attrgetter('rate')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__rate['']:
                 return False
-    if items[0].HasField('oracle_price') and all(_column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))):
-        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price')))):
+    if items[0].HasField('oracle_price') and all((cols.get(('get', 'oracle_price')) or _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price')))):
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, (cols.get(('get', 'oracle_price')) or _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'oracle_price'), items, _methodcaller('HasField', 'oracle_price')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price'))))
+            _values = list(filter(None, (cols.get(('get', 'oracle_price')) or _column(cols, ('get', 'oracle_price'), items, _attrgetter('oracle_price')))))
             if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__oracle_price['']:
@@ -508,11 +508,11 @@ def _k_cqc_markets_v1_ComboLeg__side(v):
 _K_cqc_markets_v1_ComboLeg__side = _Memo(_k_cqc_markets_v1_ComboLeg__side)
 
 def _b_cqc_markets_v1_ComboLeg(items, cols):
-    if not all(map(_K_cqc_markets_v1_ComboLeg__instrument_id.__getitem__, _column(cols, ('get', 'instrument_id'), items, _attrgetter('instrument_id')))):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__instrument_id.__getitem__, (cols.get(('get', 'instrument_id')) or _column(cols, ('get', 'instrument_id'), items, _attrgetter('instrument_id'))))):
         return False
-    if not all(map(_K_cqc_markets_v1_ComboLeg__ratio.__getitem__, _column(cols, ('get', 'ratio'), items, _attrgetter('ratio')))):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__ratio.__getitem__, (cols.get(('get', 'ratio')) or _column(cols, ('get', 'ratio'), items, _attrgetter('ratio'))))):
         return False
-    if not all(map(_K_cqc_markets_v1_ComboLeg__side.__getitem__, _column(cols, ('get', 'side'), items, _attrgetter('side')))):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__side.__getitem__, (cols.get(('get', 'side')) or _column(cols, ('get', 'side'), items, _attrgetter('side'))))):
         return False
     return True
 
@@ -542,26 +542,26 @@ def _k_cqc_markets_v1_ImpactPrice__ask_price(v):
 _K_cqc_markets_v1_ImpactPrice__ask_price = _Memo(_k_cqc_markets_v1_ImpactPrice__ask_price)
 
 def _b_cqc_markets_v1_ImpactPrice(items, cols):
-    if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, _column(cols, ('get', 'notional'), items, _attrgetter('notional')))):
+    if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, (cols.get(('get', 'notional')) or _column(cols, ('get', 'notional'), items, _attrgetter('notional'))))):
         return False
-    if items[0].HasField('bid_price') and all(_column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))):
-        if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price')))):
+    if items[0].HasField('bid_price') and all((cols.get(('get', 'bid_price')) or _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price')))):
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, (cols.get(('get', 'bid_price')) or _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'bid_price'), items, _methodcaller('HasField', 'bid_price')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price'))))
+            _values = list(filter(None, (cols.get(('get', 'bid_price')) or _column(cols, ('get', 'bid_price'), items, _attrgetter('bid_price')))))
             if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__bid_price['']:
                 return False
-    if items[0].HasField('ask_price') and all(_column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))):
-        if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price')))):
+    if items[0].HasField('ask_price') and all((cols.get(('get', 'ask_price')) or _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price')))):
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, (cols.get(('get', 'ask_price')) or _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'ask_price'), items, _methodcaller('HasField', 'ask_price')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price'))))
+            _values = list(filter(None, (cols.get(('get', 'ask_price')) or _column(cols, ('get', 'ask_price'), items, _attrgetter('ask_price')))))
             if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__ask_price['']:
@@ -606,31 +606,31 @@ def _k_cqc_markets_v1_IndexConstituent__venue_symbol(v):
 _K_cqc_markets_v1_IndexConstituent__venue_symbol = _Memo(_k_cqc_markets_v1_IndexConstituent__venue_symbol)
 
 def _b_cqc_markets_v1_IndexConstituent(items, cols):
-    if items[0].HasField('market_id') and all(_column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))):
-        if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))):
+    if items[0].HasField('market_id') and all((cols.get(('get', 'market_id')) or _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))):
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, (cols.get(('get', 'market_id')) or _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'market_id'), items, _methodcaller('HasField', 'market_id')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))
+            _values = list(filter(None, (cols.get(('get', 'market_id')) or _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))))
             if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__market_id['']:
                 return False
-    if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, _column(cols, ('get', 'source_name'), items, _attrgetter('source_name')))):
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, (cols.get(('get', 'source_name')) or _column(cols, ('get', 'source_name'), items, _attrgetter('source_name'))))):
         return False
-    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
-        if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+    if items[0].HasField('weight') and all((cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            _values = list(filter(None, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))))
             if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__weight['']:
                 return False
-    if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol')))):
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, (cols.get(('get', 'venue_symbol')) or _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol'))))):
         return False
     return True
 
@@ -660,26 +660,26 @@ def _k_cqc_markets_v1_MarginAsset__auto_exchange_threshold(v):
 _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold = _Memo(_k_cqc_markets_v1_MarginAsset__auto_exchange_threshold)
 
 def _b_cqc_markets_v1_MarginAsset(items, cols):
-    if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
+    if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, (cols.get(('get', 'asset_id')) or _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id'))))):
         return False
-    if items[0].HasField('collateral_ratio') and all(_column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))):
-        if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio')))):
+    if items[0].HasField('collateral_ratio') and all((cols.get(('get', 'collateral_ratio')) or _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio')))):
+        if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, (cols.get(('get', 'collateral_ratio')) or _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'collateral_ratio'), items, _methodcaller('HasField', 'collateral_ratio')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio'))))
+            _values = list(filter(None, (cols.get(('get', 'collateral_ratio')) or _column(cols, ('get', 'collateral_ratio'), items, _attrgetter('collateral_ratio')))))
             if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__collateral_ratio['']:
                 return False
-    if items[0].HasField('auto_exchange_threshold') and all(_column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))):
-        if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold')))):
+    if items[0].HasField('auto_exchange_threshold') and all((cols.get(('get', 'auto_exchange_threshold')) or _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold')))):
+        if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, (cols.get(('get', 'auto_exchange_threshold')) or _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'auto_exchange_threshold'), items, _methodcaller('HasField', 'auto_exchange_threshold')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold'))))
+            _values = list(filter(None, (cols.get(('get', 'auto_exchange_threshold')) or _column(cols, ('get', 'auto_exchange_threshold'), items, _attrgetter('auto_exchange_threshold')))))
             if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold['']:
@@ -722,22 +722,22 @@ def _k_cqc_markets_v1_OrderBookLevel__action(v):
 _K_cqc_markets_v1_OrderBookLevel__action = _Memo(_k_cqc_markets_v1_OrderBookLevel__action)
 
 def _b_cqc_markets_v1_OrderBookLevel(items, cols):
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__price.__getitem__, _column(cols, ('get', 'price'), items, _attrgetter('price')))):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__price.__getitem__, (cols.get(('get', 'price')) or _column(cols, ('get', 'price'), items, _attrgetter('price'))))):
         return False
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, _column(cols, ('get', 'size'), items, _attrgetter('size')))):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, (cols.get(('get', 'size')) or _column(cols, ('get', 'size'), items, _attrgetter('size'))))):
         return False
-    if items[0].HasField('order_id') and all(_column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))):
-        if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id')))):
+    if items[0].HasField('order_id') and all((cols.get(('get', 'order_id')) or _column(cols, ('get', 'order_id'), items, _attrgetter('order_id')))):
+        if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, (cols.get(('get', 'order_id')) or _column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'order_id'), items, _methodcaller('HasField', 'order_id')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'order_id'), items, _attrgetter('order_id'))))
+            _values = list(filter(None, (cols.get(('get', 'order_id')) or _column(cols, ('get', 'order_id'), items, _attrgetter('order_id')))))
             if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_markets_v1_OrderBookLevel__order_id['']:
                 return False
-    if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, _column(cols, ('get', 'action'), items, _attrgetter('action')))):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, (cols.get(('get', 'action')) or _column(cols, ('get', 'action'), items, _attrgetter('action'))))):
         return False
     return True
 
@@ -759,9 +759,9 @@ def _k_cqc_markets_v1_TickStep__tick_size(v):
 _K_cqc_markets_v1_TickStep__tick_size = _Memo(_k_cqc_markets_v1_TickStep__tick_size)
 
 def _b_cqc_markets_v1_TickStep(items, cols):
-    if not all(map(_K_cqc_markets_v1_TickStep__above_price.__getitem__, _column(cols, ('get', 'above_price'), items, _attrgetter('above_price')))):
+    if not all(map(_K_cqc_markets_v1_TickStep__above_price.__getitem__, (cols.get(('get', 'above_price')) or _column(cols, ('get', 'above_price'), items, _attrgetter('above_price'))))):
         return False
-    if not all(map(_K_cqc_markets_v1_TickStep__tick_size.__getitem__, _column(cols, ('get', 'tick_size'), items, _attrgetter('tick_size')))):
+    if not all(map(_K_cqc_markets_v1_TickStep__tick_size.__getitem__, (cols.get(('get', 'tick_size')) or _column(cols, ('get', 'tick_size'), items, _attrgetter('tick_size'))))):
         return False
     return True
 
@@ -823,61 +823,61 @@ def _k_cqc_portfolio_v1_PortfolioBalance__weight(v):
 _K_cqc_portfolio_v1_PortfolioBalance__weight = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__weight)
 
 def _b_cqc_portfolio_v1_PortfolioBalance(items, cols):
-    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__asset_id.__getitem__, (cols.get(('get', 'asset_id')) or _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id'))))):
         return False
-    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, _column(cols, ('get', 'total'), items, _attrgetter('total')))):
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, (cols.get(('get', 'total')) or _column(cols, ('get', 'total'), items, _attrgetter('total'))))):
         return False
-    if items[0].HasField('borrowed') and all(_column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))):
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed')))):
+    if items[0].HasField('borrowed') and all((cols.get(('get', 'borrowed')) or _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed')))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, (cols.get(('get', 'borrowed')) or _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'borrowed'), items, _methodcaller('HasField', 'borrowed')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed'))))
+            _values = list(filter(None, (cols.get(('get', 'borrowed')) or _column(cols, ('get', 'borrowed'), items, _attrgetter('borrowed')))))
             if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__borrowed['']:
                 return False
-    if items[0].HasField('accrued_interest') and all(_column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))):
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest')))):
+    if items[0].HasField('accrued_interest') and all((cols.get(('get', 'accrued_interest')) or _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest')))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, (cols.get(('get', 'accrued_interest')) or _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'accrued_interest'), items, _methodcaller('HasField', 'accrued_interest')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest'))))
+            _values = list(filter(None, (cols.get(('get', 'accrued_interest')) or _column(cols, ('get', 'accrued_interest'), items, _attrgetter('accrued_interest')))))
             if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest['']:
                 return False
-    if items[0].HasField('value') and all(_column(cols, ('get', 'value'), items, _attrgetter('value'))):
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _column(cols, ('get', 'value'), items, _attrgetter('value')))):
+    if items[0].HasField('value') and all((cols.get(('get', 'value')) or _column(cols, ('get', 'value'), items, _attrgetter('value')))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, (cols.get(('get', 'value')) or _column(cols, ('get', 'value'), items, _attrgetter('value'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'value'), items, _methodcaller('HasField', 'value')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'value'), items, _attrgetter('value'))))
+            _values = list(filter(None, (cols.get(('get', 'value')) or _column(cols, ('get', 'value'), items, _attrgetter('value')))))
             if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__value['']:
                 return False
-    if items[0].HasField('price') and all(_column(cols, ('get', 'price'), items, _attrgetter('price'))):
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _column(cols, ('get', 'price'), items, _attrgetter('price')))):
+    if items[0].HasField('price') and all((cols.get(('get', 'price')) or _column(cols, ('get', 'price'), items, _attrgetter('price')))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, (cols.get(('get', 'price')) or _column(cols, ('get', 'price'), items, _attrgetter('price'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'price'), items, _methodcaller('HasField', 'price')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'price'), items, _attrgetter('price'))))
+            _values = list(filter(None, (cols.get(('get', 'price')) or _column(cols, ('get', 'price'), items, _attrgetter('price')))))
             if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__price['']:
                 return False
-    if items[0].HasField('weight') and all(_column(cols, ('get', 'weight'), items, _attrgetter('weight'))):
-        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+    if items[0].HasField('weight') and all((cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))):
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'weight'), items, _methodcaller('HasField', 'weight')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'weight'), items, _attrgetter('weight'))))
+            _values = list(filter(None, (cols.get(('get', 'weight')) or _column(cols, ('get', 'weight'), items, _attrgetter('weight')))))
             if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__weight['']:
@@ -904,9 +904,9 @@ def _k_cqc_services_v1_MarketSymbol__venue_symbol(v):
 _K_cqc_services_v1_MarketSymbol__venue_symbol = _Memo(_k_cqc_services_v1_MarketSymbol__venue_symbol)
 
 def _b_cqc_services_v1_MarketSymbol(items, cols):
-    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_id.__getitem__, _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id')))):
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_id.__getitem__, (cols.get(('get', 'venue_id')) or _column(cols, ('get', 'venue_id'), items, _attrgetter('venue_id'))))):
         return False
-    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_symbol.__getitem__, _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol')))):
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_symbol.__getitem__, (cols.get(('get', 'venue_symbol')) or _column(cols, ('get', 'venue_symbol'), items, _attrgetter('venue_symbol'))))):
         return False
     return True
 
@@ -928,9 +928,9 @@ def _k_cqc_types_v1_AssetAmount__asset_id(v):
 _K_cqc_types_v1_AssetAmount__asset_id = _Memo(_k_cqc_types_v1_AssetAmount__asset_id)
 
 def _b_cqc_types_v1_AssetAmount(items, cols):
-    if not all(map(_K_cqc_types_v1_AssetAmount__amount.__getitem__, _column(cols, ('get', 'amount'), items, _attrgetter('amount')))):
+    if not all(map(_K_cqc_types_v1_AssetAmount__amount.__getitem__, (cols.get(('get', 'amount')) or _column(cols, ('get', 'amount'), items, _attrgetter('amount'))))):
         return False
-    if not all(map(_K_cqc_types_v1_AssetAmount__asset_id.__getitem__, _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id')))):
+    if not all(map(_K_cqc_types_v1_AssetAmount__asset_id.__getitem__, (cols.get(('get', 'asset_id')) or _column(cols, ('get', 'asset_id'), items, _attrgetter('asset_id'))))):
         return False
     return True
 
@@ -968,22 +968,22 @@ def _k_cqc_venues_v1_MarketLeverage__margin_mode(v):
 _K_cqc_venues_v1_MarketLeverage__margin_mode = _Memo(_k_cqc_venues_v1_MarketLeverage__margin_mode)
 
 def _b_cqc_venues_v1_MarketLeverage(items, cols):
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__market_id.__getitem__, _column(cols, ('get', 'market_id'), items, _attrgetter('market_id')))):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__market_id.__getitem__, (cols.get(('get', 'market_id')) or _column(cols, ('get', 'market_id'), items, _attrgetter('market_id'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, _column(cols, ('get', 'long_leverage'), items, _attrgetter('long_leverage')))):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, (cols.get(('get', 'long_leverage')) or _column(cols, ('get', 'long_leverage'), items, _attrgetter('long_leverage'))))):
         return False
-    if items[0].HasField('short_leverage') and all(_column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))):
-        if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage')))):
+    if items[0].HasField('short_leverage') and all((cols.get(('get', 'short_leverage')) or _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage')))):
+        if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, (cols.get(('get', 'short_leverage')) or _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'short_leverage'), items, _methodcaller('HasField', 'short_leverage')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage'))))
+            _values = list(filter(None, (cols.get(('get', 'short_leverage')) or _column(cols, ('get', 'short_leverage'), items, _attrgetter('short_leverage')))))
             if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_venues_v1_MarketLeverage__short_leverage['']:
                 return False
-    if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, _column(cols, ('get', 'margin_mode'), items, _attrgetter('margin_mode')))):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, (cols.get(('get', 'margin_mode')) or _column(cols, ('get', 'margin_mode'), items, _attrgetter('margin_mode'))))):
         return False
     return True
 
@@ -1023,19 +1023,19 @@ def _k_cqc_venues_v1_Party__party_role_qualifier(v):
 _K_cqc_venues_v1_Party__party_role_qualifier = _Memo(_k_cqc_venues_v1_Party__party_role_qualifier)
 
 def _b_cqc_venues_v1_Party(items, cols):
-    if not all(map(_K_cqc_venues_v1_Party__party_id.__getitem__, _column(cols, ('get', 'party_id'), items, _attrgetter('party_id')))):
+    if not all(map(_K_cqc_venues_v1_Party__party_id.__getitem__, (cols.get(('get', 'party_id')) or _column(cols, ('get', 'party_id'), items, _attrgetter('party_id'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_Party__party_id_source.__getitem__, _column(cols, ('get', 'party_id_source'), items, _attrgetter('party_id_source')))):
+    if not all(map(_K_cqc_venues_v1_Party__party_id_source.__getitem__, (cols.get(('get', 'party_id_source')) or _column(cols, ('get', 'party_id_source'), items, _attrgetter('party_id_source'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, _column(cols, ('get', 'party_role'), items, _attrgetter('party_role')))):
+    if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, (cols.get(('get', 'party_role')) or _column(cols, ('get', 'party_role'), items, _attrgetter('party_role'))))):
         return False
-    if items[0].HasField('party_role_qualifier') and all(_column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))):
-        if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier')))):
+    if items[0].HasField('party_role_qualifier') and all((cols.get(('get', 'party_role_qualifier')) or _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier')))):
+        if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, (cols.get(('get', 'party_role_qualifier')) or _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'party_role_qualifier'), items, _methodcaller('HasField', 'party_role_qualifier')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier'))))
+            _values = list(filter(None, (cols.get(('get', 'party_role_qualifier')) or _column(cols, ('get', 'party_role_qualifier'), items, _attrgetter('party_role_qualifier')))))
             if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_venues_v1_Party__party_role_qualifier[0]:
@@ -1096,17 +1096,17 @@ def _k_cqc_venues_v1_RateLimit__api(v):
 _K_cqc_venues_v1_RateLimit__api = _Memo(_k_cqc_venues_v1_RateLimit__api)
 
 def _b_cqc_venues_v1_RateLimit(items, cols):
-    if not all(map(_K_cqc_venues_v1_RateLimit__type.__getitem__, _column(cols, ('get', 'type'), items, _attrgetter('type')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__type.__getitem__, (cols.get(('get', 'type')) or _column(cols, ('get', 'type'), items, _attrgetter('type'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__interval.__getitem__, _column(cols, ('get', 'interval'), items, _attrgetter('interval')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval.__getitem__, (cols.get(('get', 'interval')) or _column(cols, ('get', 'interval'), items, _attrgetter('interval'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__interval_num.__getitem__, _column(cols, ('get', 'interval_num'), items, _attrgetter('interval_num')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval_num.__getitem__, (cols.get(('get', 'interval_num')) or _column(cols, ('get', 'interval_num'), items, _attrgetter('interval_num'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__limit.__getitem__, _column(cols, ('get', 'limit'), items, _attrgetter('limit')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__limit.__getitem__, (cols.get(('get', 'limit')) or _column(cols, ('get', 'limit'), items, _attrgetter('limit'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__scope.__getitem__, _column(cols, ('get', 'scope'), items, _attrgetter('scope')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__scope.__getitem__, (cols.get(('get', 'scope')) or _column(cols, ('get', 'scope'), items, _attrgetter('scope'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_RateLimit__api.__getitem__, _column(cols, ('get', 'api'), items, _attrgetter('api')))):
+    if not all(map(_K_cqc_venues_v1_RateLimit__api.__getitem__, (cols.get(('get', 'api')) or _column(cols, ('get', 'api'), items, _attrgetter('api'))))):
         return False
     return True
 
@@ -1138,17 +1138,17 @@ def _k_cqc_venues_v1_VenueContract__chain_id(v):
 _K_cqc_venues_v1_VenueContract__chain_id = _Memo(_k_cqc_venues_v1_VenueContract__chain_id)
 
 def _b_cqc_venues_v1_VenueContract(items, cols):
-    if not all(map(_K_cqc_venues_v1_VenueContract__role.__getitem__, _column(cols, ('get', 'role'), items, _attrgetter('role')))):
+    if not all(map(_K_cqc_venues_v1_VenueContract__role.__getitem__, (cols.get(('get', 'role')) or _column(cols, ('get', 'role'), items, _attrgetter('role'))))):
         return False
-    if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, _column(cols, ('get', 'address'), items, _attrgetter('address')))):
+    if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, (cols.get(('get', 'address')) or _column(cols, ('get', 'address'), items, _attrgetter('address'))))):
         return False
-    if items[0].HasField('chain_id') and all(_column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))):
-        if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id')))):
+    if items[0].HasField('chain_id') and all((cols.get(('get', 'chain_id')) or _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id')))):
+        if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, (cols.get(('get', 'chain_id')) or _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))))):
             return False
     else:
         _set = sum(_column(cols, ('has', 'chain_id'), items, _methodcaller('HasField', 'chain_id')))
         if _set:
-            _values = list(filter(None, _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id'))))
+            _values = list(filter(None, (cols.get(('get', 'chain_id')) or _column(cols, ('get', 'chain_id'), items, _attrgetter('chain_id')))))
             if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _values)):
                 return False
             if len(_values) != _set and not _K_cqc_venues_v1_VenueContract__chain_id['']:
@@ -3255,11 +3255,11 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     v = m.deposit_zap_address
     if len(v) > 128:
         out.append((q + 'deposit_zap_address', 'string.max_len', 'must be at most 128 characters'))
-    if not _unique(_column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id'))):
+    if not _unique((_K_tokens.get(('get', 'deployment_id')) or _column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id')))):
         out.append((p, 'amm_pool_specs.distinct_tokens', 'tokens must name distinct deployments'))
     if not all((_v1.HasField('weight') == (_f_amm_type == 5)) for _v1 in _L_tokens):
         out.append((p, 'amm_pool_specs.weighted_pool_weights', 'every token of a WEIGHTED_POOL has a weight, and only weighted pools have weights'))
-    if not (((not _h_state) or (len(m.state.tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.tokens))) == list(_column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id'))))):
+    if not (((not _h_state) or (len(m.state.tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.tokens))) == list((_K_tokens.get(('get', 'deployment_id')) or _column(_K_tokens, ('get', 'deployment_id'), _L_tokens, _attrgetter('deployment_id')))))):
         out.append((p, 'amm_pool_specs.state_tokens_match', "state.tokens must be empty or list exactly the pool's tokens, in the same order"))
     if not (((not _h_state) or (len(m.state.underlying_tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.underlying_tokens))) == list(m.underlying_deployment_ids))):
         out.append((p, 'amm_pool_specs.state_underlying_tokens_match', 'state.underlying_tokens must be empty or list exactly underlying_deployment_ids, in the same order'))
@@ -3614,7 +3614,7 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
         out.append((q + 'cycle', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not _unique(_column(_K_legs, ('get', 'instrument_id'), _L_legs, _attrgetter('instrument_id'))):
+    if not _unique((_K_legs.get(('get', 'instrument_id')) or _column(_K_legs, ('get', 'instrument_id'), _L_legs, _attrgetter('instrument_id')))):
         out.append((p, 'combo_instrument.legs_distinct', 'each leg instrument may appear only once'))
 
 
@@ -4552,7 +4552,7 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     _f_best_bid = m.best_bid
     if not ((not (_M18[_f_best_ask] and _M18[_f_best_bid])) or (((not _h_best_bid) or (not _h_best_ask)) or _dle(_f_best_bid, _f_best_ask))):
         out.append((p, 'liquidity_metrics.bid_below_ask', 'best_bid must not exceed best_ask'))
-    if not ((not all(map(_C42.__getitem__, _column(_K_depth_bands, ('get', 'distance'), _L_depth_bands, _attrgetter('distance'))))) or _unique([_D[_v1.distance] for _v1 in _L_depth_bands])):
+    if not ((not all(map(_C42.__getitem__, (_K_depth_bands.get(('get', 'distance')) or _column(_K_depth_bands, ('get', 'distance'), _L_depth_bands, _attrgetter('distance')))))) or _unique([_D[_v1.distance] for _v1 in _L_depth_bands])):
         out.append((p, 'liquidity_metrics.depth_band_distances_unique', 'each depth band distance must appear once'))
     if not ((not _h_open_interest) or (m.open_interest.market_id == _f_market_id)):
         out.append((p, 'liquidity_metrics.open_interest_same_market', 'open_interest.market_id must equal market_id'))
@@ -4932,14 +4932,14 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
         out.append((q + 'aggregation_source', 'enum.not_in', 'must not be in list [0]'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if not ((not all(map(_C42.__getitem__, _column(_K_bands, ('get', 'distance'), _L_bands, _attrgetter('distance'))))) or _unique([_D[_v1.distance] for _v1 in _L_bands])):
+    if not ((not all(map(_C42.__getitem__, (_K_bands.get(('get', 'distance')) or _column(_K_bands, ('get', 'distance'), _L_bands, _attrgetter('distance')))))) or _unique([_D[_v1.distance] for _v1 in _L_bands])):
         out.append((p, 'market_depth.band_distances_unique', 'each band distance must appear once'))
     if not ((not all(((((_M18[_v1.distance] and _M18[_v1.bid_size]) and _M18[_v1.ask_size]) and _M18[_v1.bid_notional]) and _M18[_v1.ask_notional]) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
         out.append((p, 'market_depth.bands_cumulative', 'a wider band must not hold less size or notional than a narrower one'))
-    _i = _sorted_at(_column(_K_top_bids, ('get', 'price'), _L_top_bids, _attrgetter('price')), True, True)
+    _i = _sorted_at((_K_top_bids.get(('get', 'price')) or _column(_K_top_bids, ('get', 'price'), _L_top_bids, _attrgetter('price'))), True, True)
     if _i >= 0:
         out.append((f"{q}top_bids[{_i}].price", 'market_depth.top_bids_sorted', 'top_bids must be sorted by price, highest first, one level per price'))
-    _i = _sorted_at(_column(_K_top_asks, ('get', 'price'), _L_top_asks, _attrgetter('price')), False, True)
+    _i = _sorted_at((_K_top_asks.get(('get', 'price')) or _column(_K_top_asks, ('get', 'price'), _L_top_asks, _attrgetter('price'))), False, True)
     if _i >= 0:
         out.append((f"{q}top_asks[{_i}].price", 'market_depth.top_asks_sorted', 'top_asks must be sorted by price, lowest first, one level per price'))
 
@@ -5214,40 +5214,40 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
     _f_is_snapshot = m.is_snapshot
     _h_first_update_id = _hf('first_update_id')
     _h_last_update_id = _hf('last_update_id')
-    if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))) and all(map(_C37.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))):
+    if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, (_K_bids.get(('get', 'action')) or _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action'))))) and all(map(_C37.__getitem__, (_K_asks.get(('get', 'action')) or _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action'))))))):
         out.append((p, 'order_book.snapshot_actions', 'snapshot levels must have action UNSPECIFIED or ADD'))
-    if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, _column(_K_bids, ('get', 'size'), _L_bids, _attrgetter('size')))) and all(map(_C38.__getitem__, _column(_K_asks, ('get', 'size'), _L_asks, _attrgetter('size')))))):
+    if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, (_K_bids.get(('get', 'size')) or _column(_K_bids, ('get', 'size'), _L_bids, _attrgetter('size'))))) and all(map(_C38.__getitem__, (_K_asks.get(('get', 'size')) or _column(_K_asks, ('get', 'size'), _L_asks, _attrgetter('size'))))))):
         out.append((p, 'order_book.snapshot_sizes_positive', 'snapshot levels must have a size greater than zero'))
     if not (((((((not _f_is_snapshot) or _h_indicative_price) or (len(_L_bids) == 0)) or (len(_L_asks) == 0)) or (not _M18[_index(_L_bids, 0).price])) or (not _M18[_index(_L_asks, 0).price])) or _dlt(_index(_L_bids, 0).price, _index(_L_asks, 0).price)):
         out.append((p, 'order_book.snapshot_not_crossed', "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)"))
-    if not (_f_is_snapshot or (all(map(_C39.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))) and all(map(_C39.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))):
+    if not (_f_is_snapshot or (all(map(_C39.__getitem__, (_K_bids.get(('get', 'action')) or _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action'))))) and all(map(_C39.__getitem__, (_K_asks.get(('get', 'action')) or _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action'))))))):
         out.append((p, 'order_book.delta_action_required', 'every level of a delta must have an action'))
     if not (_f_is_snapshot or (all(((not _M18[_v1.size]) or ((_DF[_v1.size] == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not _M18[_v2.size]) or ((_DF[_v2.size] == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
         out.append((p, 'order_book.delta_zero_size_iff_delete', 'in a delta, size must be 0 exactly when action is DELETE or CLEAR'))
-    if not (((not any(map(_C40.__getitem__, _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action'))))) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v1 in _L_bids if (_v1.action == 4)) == 1))) and ((not any(map(_C40.__getitem__, _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action'))))) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v2 in _L_asks if (_v2.action == 4)) == 1)))):
+    if not (((not any(map(_C40.__getitem__, (_K_bids.get(('get', 'action')) or _column(_K_bids, ('get', 'action'), _L_bids, _attrgetter('action')))))) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v1 in _L_bids if (_v1.action == 4)) == 1))) and ((not any(map(_C40.__getitem__, (_K_asks.get(('get', 'action')) or _column(_K_asks, ('get', 'action'), _L_asks, _attrgetter('action')))))) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v2 in _L_asks if (_v2.action == 4)) == 1)))):
         out.append((p, 'order_book.clear_first', 'a CLEAR level must be the only CLEAR of its side and come first'))
     if not ((_f_book_type != 1) or ((len(_L_bids) <= 1) and (len(_L_asks) <= 1))):
         out.append((p, 'order_book.l1_single_level', 'an L1_MBP book has at most one level per side'))
-    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (_f_book_type == 3) else (all(map(_C41.__getitem__, _column(_K_bids, ('has', 'order_id'), _L_bids, _methodcaller('HasField', 'order_id')))) and all(map(_C41.__getitem__, _column(_K_asks, ('has', 'order_id'), _L_asks, _methodcaller('HasField', 'order_id')))))):
+    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (_f_book_type == 3) else (all(map(_C41.__getitem__, (_K_bids.get(('has', 'order_id')) or _column(_K_bids, ('has', 'order_id'), _L_bids, _methodcaller('HasField', 'order_id'))))) and all(map(_C41.__getitem__, (_K_asks.get(('has', 'order_id')) or _column(_K_asks, ('has', 'order_id'), _L_asks, _methodcaller('HasField', 'order_id'))))))):
         out.append((p, 'order_book.l3_order_ids', 'L3_MBO levels must have order_id (except CLEAR) and no order_count; L1/L2 levels must not have order_id'))
     if not (((not _h_first_update_id) or (not _h_last_update_id)) or (m.first_update_id <= m.last_update_id)):
         out.append((p, 'order_book.update_id_range', 'first_update_id must not exceed last_update_id'))
     if not ((not _h_indicative_size) or _h_indicative_price):
         out.append((p, 'order_book.indicative_size_needs_price', 'indicative_size requires indicative_price'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at(_column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price')), True, True)
+        _i = _sorted_at((_K_bids.get(('get', 'price')) or _column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price'))), True, True)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at(_column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price')), True, False)
+        _i = _sorted_at((_K_bids.get(('get', 'price')) or _column(_K_bids, ('get', 'price'), _L_bids, _attrgetter('price'))), True, False)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first (orders at one price in queue priority)'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at(_column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price')), False, True)
+        _i = _sorted_at((_K_asks.get(('get', 'price')) or _column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price'))), False, True)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at(_column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price')), False, False)
+        _i = _sorted_at((_K_asks.get(('get', 'price')) or _column(_K_asks, ('get', 'price'), _L_asks, _attrgetter('price'))), False, False)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)'))
 
@@ -6325,7 +6325,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}tokens_owed[{i}]")
     if not (_f_tick_lower < _f_tick_upper):
         out.append((p, 'liquidity_range.ticks_ordered', 'tick_lower must be below tick_upper'))
-    if not all(map(_C35.__getitem__, _column(_K_tokens_owed, ('get', 'amount'), _L_tokens_owed, _attrgetter('amount')))):
+    if not all(map(_C35.__getitem__, (_K_tokens_owed.get(('get', 'amount')) or _column(_K_tokens_owed, ('get', 'amount'), _L_tokens_owed, _attrgetter('amount'))))):
         out.append((p, 'liquidity_range.tokens_owed_non_negative', 'tokens_owed amounts must be >= 0'))
 
 
@@ -6636,9 +6636,9 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     _f_net_leverage = m.net_leverage
     if not (((((not _h_gross_leverage) or (not _h_net_leverage)) or (not _M21[_f_gross_leverage])) or (not _M21[_f_net_leverage])) or (_dle(_f_net_leverage, _f_gross_leverage) and ((-_D[_f_net_leverage]) <= _D[_f_gross_leverage]))):
         out.append((p, 'portfolio.net_leverage_within_gross', 'the absolute value of net_leverage must not exceed gross_leverage'))
-    if not _unique(_column(_K_balances, ('get', 'asset_id'), _L_balances, _attrgetter('asset_id'))):
+    if not _unique((_K_balances.get(('get', 'asset_id')) or _column(_K_balances, ('get', 'asset_id'), _L_balances, _attrgetter('asset_id')))):
         out.append((p, 'portfolio.balances_unique_per_asset', 'balances must have at most one entry per asset_id'))
-    if not _unique(_column(_K_equity_by_asset, ('get', 'asset_id'), _L_equity_by_asset, _attrgetter('asset_id'))):
+    if not _unique((_K_equity_by_asset.get(('get', 'asset_id')) or _column(_K_equity_by_asset, ('get', 'asset_id'), _L_equity_by_asset, _attrgetter('asset_id')))):
         out.append((p, 'portfolio.equity_unique_per_asset', 'equity_by_asset must have at most one entry per asset_id'))
 
 
@@ -6908,7 +6908,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.liquidation_penalty_non_negative', 'liquidation_penalty.amount must be >= 0 (an amount paid)'))
     if not ((((not _h_closable_quantity) or (not _M21[_f_closable_quantity])) or (not _M21[_f_quantity])) or (_dle(_f_closable_quantity, _f_quantity) or (_D[_f_closable_quantity] <= (-_D[_f_quantity])))):
         out.append((p, 'position.closable_within_quantity', 'closable_quantity must not exceed the absolute value of quantity'))
-    if not _unique(_column(_K_commissions, ('get', 'asset_id'), _L_commissions, _attrgetter('asset_id'))):
+    if not _unique((_K_commissions.get(('get', 'asset_id')) or _column(_K_commissions, ('get', 'asset_id'), _L_commissions, _attrgetter('asset_id')))):
         out.append((p, 'position.commissions_unique_per_asset', 'commissions must have at most one entry per asset_id'))
     if not ((not _h_notional) or _h_notional_asset_id):
         out.append((p, 'position.notional_requires_asset', 'notional_asset_id must be set when notional is set'))
@@ -6963,13 +6963,13 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
         if not _C20[v]:
             out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
     _h_reservation_expire_time = _hf('reservation_expire_time')
-    if not ((_f_decision != 1) or all(map(_C31.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))):
+    if not ((_f_decision != 1) or all(map(_C31.__getitem__, (_K_limit_checks.get(('get', 'outcome')) or _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome')))))):
         out.append((p, 'risk_check_result.allow_has_no_findings', 'an ALLOW decision must have every limit check WITHIN'))
-    if not (((_f_decision != 2) or any(map(_C32.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))) or (len(m.messages) > 0)):
+    if not (((_f_decision != 2) or any(map(_C32.__getitem__, (_K_limit_checks.get(('get', 'outcome')) or _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome')))))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.deny_has_reason', 'a DENY decision must have a BREACHED limit check or a message'))
-    if not (((_f_decision != 3) or any(map(_C33.__getitem__, _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome'))))) or (len(m.messages) > 0)):
+    if not (((_f_decision != 3) or any(map(_C33.__getitem__, (_K_limit_checks.get(('get', 'outcome')) or _column(_K_limit_checks, ('get', 'outcome'), _L_limit_checks, _attrgetter('outcome')))))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.warn_has_finding', 'a WARN decision must have a limit check WARNING or BREACHED (ALERT-only limit) or a message'))
-    if not _unique(_column(_K_limit_checks, ('get', 'limit_id'), _L_limit_checks, _attrgetter('limit_id'))):
+    if not _unique((_K_limit_checks.get(('get', 'limit_id')) or _column(_K_limit_checks, ('get', 'limit_id'), _L_limit_checks, _attrgetter('limit_id')))):
         out.append((p, 'risk_check_result.limit_checks_unique', 'limit_checks must have at most one entry per limit_id'))
     if not (_h_reservation_id == _h_reservation_expire_time):
         out.append((p, 'risk_check_result.reservation_complete', 'reservation_id and reservation_expire_time must be set together'))
@@ -7372,7 +7372,7 @@ def _m_cqc_services_v1_BatchAmendOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_amend_orders.one_account', 'every amendment of a batch must name an order of the same account_id'))
-    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
+    if not _unique((_K_requests.get(('get', 'request_id')) or _column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id')))):
         out.append((p, 'batch_amend_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
@@ -7404,7 +7404,7 @@ def _m_cqc_services_v1_BatchCancelOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_cancel_orders.one_account', 'every cancellation of a batch must name an order of the same account_id'))
-    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
+    if not _unique((_K_requests.get(('get', 'request_id')) or _column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id')))):
         out.append((p, 'batch_cancel_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
@@ -7543,7 +7543,7 @@ def _m_cqc_services_v1_BatchPlaceOrdersRequest(m, p, out):
                 _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_place_orders.one_account', 'every order of a batch must have the same account_id'))
-    if not _unique(_column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id'))):
+    if not _unique((_K_requests.get(('get', 'request_id')) or _column(_K_requests, ('get', 'request_id'), _L_requests, _attrgetter('request_id')))):
         out.append((p, 'batch_place_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
