@@ -1542,7 +1542,8 @@ class MessageEmitter:
             functions.append(f"def {fn}(v):\n    out = []\n" + "\n".join(check) + "\n    return not out\n")
             table = f"_K_{base}__{fd.name}"
             functions.append(f"{table} = _Memo({fn})\n")
-            values = f"(cols.get(('get', {fd.name!r})) or _column(cols, ('get', {fd.name!r}), items, _attrgetter({fd.name!r})))"
+            key = f"('get', {fd.name!r})"
+            values = f"(cols.get({key}) or _column(cols, {key}, items, _attrgetter({fd.name!r})))"
             if has_presence(fd):
                 # the rules run on the items where the field is set: a value other than the default is set, so
                 # with as many values other than the default as items with the field set, no default is set
