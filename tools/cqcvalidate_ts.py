@@ -253,6 +253,11 @@ class TsCompiler(Compiler):
             if ta.kind == "msg" or tb.kind == "msg":
                 raise CelError("message equality is not supported")
             jsop = {"==": "===", "!=": "!=="}.get(op, op)
+            # An enum field (a JS number, 32 bits) against a number: compare numbers, not BigInts
+            if ta.kind == "int" and ta.desc is not None and isinstance(cb, int) and a.startswith("BigInt("):
+                return f"({a[len('BigInt('):-1]} {jsop} {cb})", BOOL, _NOCONST
+            if tb.kind == "int" and tb.desc is not None and isinstance(ca, int) and b.startswith("BigInt("):
+                return f"({ca} {jsop} {b[len('BigInt('):-1]})", BOOL, _NOCONST
             return f"({a} {jsop} {b})", BOOL, _NOCONST
         if op in ("+", "-", "*"):
             if ta.kind == "double" or tb.kind == "double":

@@ -16,7 +16,7 @@ import { sorted } from "../src/gen/cqc/types/v1/rules_pb.js";
 import { decodeBinary } from "../src/decode.js";
 import { messageSchema, registry } from "../src/registry.js";
 import { validators } from "../src/validate/validators.js";
-import { setExact, type V } from "../src/validate-runtime.js";
+import { isDecimalKey, setExact, type V } from "../src/validate-runtime.js";
 import { cases, decode } from "./corpus.js";
 
 const protovalidate = createValidator({ registry });
@@ -119,4 +119,24 @@ test("decimals compare exactly and the maximum sizes validate", async () => {
   assert.deepEqual(rules(bookSchema, big), []);
   const [portfolioSchema, large] = portfolio(10_000);
   assert.deepEqual(rules(portfolioSchema, large), []); // protovalidate-es: "Maximum call stack size exceeded" at ~4,000 (issue 11)
+});
+
+test("the hand-written decimal check of sorted rules matches the decimal grammar", () => {
+  const pattern = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+  const alphabet = "-0123456789.e ";
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const samples = ["", "-", "0", "-0", "00", "01", "1.", ".5", "1.5", "-1.50", "43050.10000000", "1e5", " 1", "1..2", "9".repeat(40)];
+  for (let i = 0; i < 20000; i++) {
+    let s = "";
+    const n = Math.floor(next() * 36);
+    for (let j = 0; j < n; j++) s += alphabet[Math.floor(next() * alphabet.length)];
+    samples.push(s);
+  }
+  let accepted = 0;
+  for (const s of samples) {
+    assert.equal(isDecimalKey(s), pattern.test(s), JSON.stringify(s));
+    if (pattern.test(s)) accepted++;
+  }
+  assert.ok(accepted > 50, `only ${accepted} decimals among the samples`);
 });

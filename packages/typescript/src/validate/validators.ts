@@ -376,13 +376,13 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((BigInt((m.type ?? 0)) !== 1n) || (m?.nativeChainId !== undefined)))) {
+  if (!((((m.type ?? 0) !== 1) || (m?.nativeChainId !== undefined)))) {
     out.push({ field: p, rule: "asset.native_requires_chain", message: "native_chain_id must be set when type is ASSET_TYPE_NATIVE" });
   }
-  if (!(((BigInt((m.type ?? 0)) !== 12n) || (m?.iso4217Code !== undefined)))) {
+  if (!((((m.type ?? 0) !== 12) || (m?.iso4217Code !== undefined)))) {
     out.push({ field: p, rule: "asset.fiat_requires_iso4217", message: "iso4217_code must be set when type is ASSET_TYPE_FIAT" });
   }
-  if (!((!((((m?.totalSupply !== undefined) || (m?.circulatingSupply !== undefined)) || (m?.maxSupply !== undefined))) || (BigInt((m.supplySource ?? 0)) !== 0n)))) {
+  if (!((!((((m?.totalSupply !== undefined) || (m?.circulatingSupply !== undefined)) || (m?.maxSupply !== undefined))) || ((m.supplySource ?? 0) !== 0)))) {
     out.push({ field: p, rule: "asset.supply_requires_source", message: "supply_source must be set when total_supply, circulating_supply or max_supply is set" });
   }
   if (!((!((p12.test((m.circulatingSupply ?? "")) && p12.test((m.maxSupply ?? "")))) || ((!((m?.circulatingSupply !== undefined)) || !((m?.maxSupply !== undefined))) || (R.dcmp((m.circulatingSupply ?? ""), (m.maxSupply ?? "")) <= 0))))) {
@@ -540,22 +540,22 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) === 1n) === ((m.address ?? "") === "")))) {
+  if (!((((m.tokenStandard ?? 0) === 1) === ((m.address ?? "") === "")))) {
     out.push({ field: p, rule: "asset_deployment.native_has_no_address", message: "a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one" });
   }
   if (!((!(R.contains([2n, 4n, 5n, 6n], BigInt((m.tokenStandard ?? 0)))) || p102.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.evm_address_format", message: "ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 3n) || p103.test((m.address ?? ""))))) {
+  if (!((((m.tokenStandard ?? 0) !== 3) || p103.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.spl_mint_format", message: "an SPL deployment needs a base58 mint address of 32 to 44 characters" });
   }
   if (!((!(R.contains([7n, 12n], BigInt((m.tokenStandard ?? 0)))) || p104.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.numeric_asset_id_format", message: "Asset Hub and ASA deployments need a decimal asset id without leading zeros" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 10n) || p105.test((m.address ?? ""))))) {
+  if (!((((m.tokenStandard ?? 0) !== 10) || p105.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.trc20_address_format", message: "a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters" });
   }
-  if (!(((BigInt((m.kind ?? 0)) !== 2n) || (((m.bridgeName ?? "") !== "") && (m?.sourceDeploymentId !== undefined))))) {
+  if (!((((m.kind ?? 0) !== 2) || (((m.bridgeName ?? "") !== "") && (m?.sourceDeploymentId !== undefined))))) {
     out.push({ field: p, rule: "asset_deployment.bridged_requires_source", message: "a BRIDGED deployment needs bridge_name and source_deployment_id" });
   }
   if (!((!((m?.sourceDeploymentId !== undefined)) || ((m.sourceDeploymentId ?? "") !== (m.deploymentId ?? ""))))) {
@@ -664,7 +664,7 @@ function v_cqc_assets_v1_AssetGroup(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!((!((m?.correlationParameters !== undefined)) || (BigInt((m.kind ?? 0)) === 7n)))) {
+  if (!((!((m?.correlationParameters !== undefined)) || ((m.kind ?? 0) === 7)))) {
     out.push({ field: p, rule: "asset_group.correlation_parameters_only_for_correlation_class", message: "correlation_parameters may only be set when kind is ASSET_GROUP_KIND_CORRELATION_CLASS" });
   }
 }
@@ -941,19 +941,19 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((BigInt((m.source ?? 0)) !== 8n) || (m?.venueId !== undefined)))) {
+  if (!((((m.source ?? 0) !== 8) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "asset_identifier.venue_required_for_venue_source", message: "venue_id must be set when source is DATA_SOURCE_VENUE" });
   }
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "asset_identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 2) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p71.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 7) || p71.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p72.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 6) || p72.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
   if (!((!((m?.redirectAssetId !== undefined)) || ((m.redirectAssetId ?? "") !== (m.assetId ?? ""))))) {
@@ -1119,19 +1119,19 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((BigInt((m.scope ?? 0)) !== 1n) || (m?.assetId !== undefined)))) {
+  if (!((((m.scope ?? 0) !== 1) || (m?.assetId !== undefined)))) {
     out.push({ field: p, rule: "asset_quality_flag.asset_scope_requires_asset_id", message: "asset_id must be set when scope is FLAG_SCOPE_ASSET" });
   }
-  if (!(((BigInt((m.scope ?? 0)) !== 2n) || (m?.deploymentId !== undefined)))) {
+  if (!((((m.scope ?? 0) !== 2) || (m?.deploymentId !== undefined)))) {
     out.push({ field: p, rule: "asset_quality_flag.deployment_scope_requires_deployment_id", message: "deployment_id must be set when scope is FLAG_SCOPE_DEPLOYMENT" });
   }
-  if (!(((BigInt((m.scope ?? 0)) !== 3n) || (m?.marketId !== undefined)))) {
+  if (!((((m.scope ?? 0) !== 3) || (m?.marketId !== undefined)))) {
     out.push({ field: p, rule: "asset_quality_flag.market_scope_requires_market_id", message: "market_id must be set when scope is FLAG_SCOPE_MARKET" });
   }
-  if (!(((BigInt((m.scope ?? 0)) !== 4n) || (m?.venueId !== undefined)))) {
+  if (!((((m.scope ?? 0) !== 4) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "asset_quality_flag.venue_scope_requires_venue_id", message: "venue_id must be set when scope is FLAG_SCOPE_VENUE" });
   }
-  if (!(((BigInt((m.scope ?? 0)) !== 5n) || (m?.chainId !== undefined)))) {
+  if (!((((m.scope ?? 0) !== 5) || (m?.chainId !== undefined)))) {
     out.push({ field: p, rule: "asset_quality_flag.chain_scope_requires_chain_id", message: "chain_id must be set when scope is FLAG_SCOPE_CHAIN" });
   }
   if (!((!((m?.resolveTime !== undefined)) || !((m.active ?? false))))) {
@@ -1267,7 +1267,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "asset_relationship.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.type ?? 0)) !== 12n) || (m?.ratio !== undefined)))) {
+  if (!((((m.type ?? 0) !== 12) || (m?.ratio !== undefined)))) {
     out.push({ field: p, rule: "asset_relationship.ratio_required", message: "ratio must be set for DENOMINATION_MULTIPLE relationships" });
   }
 }
@@ -1402,10 +1402,10 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((BigInt((m.family ?? 0)) !== 1n) || ((m?.evmChainId !== undefined) && ((m.caip2 ?? "") === ("eip155:" + String(BigInt((m.evmChainId ?? 0n))))))))) {
+  if (!((((m.family ?? 0) !== 1) || ((m?.evmChainId !== undefined) && ((m.caip2 ?? "") === ("eip155:" + String(BigInt((m.evmChainId ?? 0n))))))))) {
     out.push({ field: p, rule: "chain.evm_chain_id_matches_caip2", message: "evm_chain_id must be set for EVM chains and caip2 must be eip155:<evm_chain_id>" });
   }
-  if (!((((BigInt((m.layer ?? 0)) !== 2n) && (BigInt((m.layer ?? 0)) !== 3n)) || ((m?.parentChainId !== undefined) && ((m.parentChainId ?? "") !== (m.chainId ?? "")))))) {
+  if (!(((((m.layer ?? 0) !== 2) && ((m.layer ?? 0) !== 3)) || ((m?.parentChainId !== undefined) && ((m.parentChainId ?? "") !== (m.chainId ?? "")))))) {
     out.push({ field: p, rule: "chain.parent_required_for_l2_l3", message: "parent_chain_id must be set for L2 and L3 chains and must differ from chain_id" });
   }
 }
@@ -1444,13 +1444,13 @@ function v_cqc_assets_v1_ChainIdentifier(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((BigInt((m.source ?? 0)) !== 8n) || (m?.venueId !== undefined)))) {
+  if (!((((m.source ?? 0) !== 8) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "chain_identifier.venue_required_for_venue_source", message: "venue_id must be set when source is DATA_SOURCE_VENUE" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 2) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.coinmarketcap_numeric", message: "a CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 4n) || p97.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 4) || p97.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.caip2_format", message: "a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\"" });
   }
 }
@@ -1938,7 +1938,7 @@ function v_cqc_events_v1_BalanceUpdated(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((BigInt((m.reason ?? 0)) !== 100n) || ((m.venueReason ?? "") !== "")))) {
+  if (!((((m.reason ?? 0) !== 100) || ((m.venueReason ?? "") !== "")))) {
     out.push({ field: p, rule: "balance_updated.other_needs_venue_reason", message: "venue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER" });
   }
 }
@@ -2386,10 +2386,10 @@ function v_cqc_events_v1_OrderRejected(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!((m.duePostOnly ?? false)) || (BigInt((m.reason ?? 0)) === 3n)))) {
+  if (!((!((m.duePostOnly ?? false)) || ((m.reason ?? 0) === 3)))) {
     out.push({ field: p, rule: "order_rejected.post_only_reason", message: "due_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY" });
   }
-  if (!((BigInt((m.order?.status ?? 0)) === 11n))) {
+  if (!(((m.order?.status ?? 0) === 11))) {
     out.push({ field: p, rule: "order_rejected.terminal_status", message: "order.status must be ORDER_STATUS_REJECTED" });
   }
 }
@@ -2492,7 +2492,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
       }
     }
   });
-  if (!(((BigInt((m.requestType ?? 0)) === 0n) || ((m?.order !== undefined) === ((BigInt((m.requestType ?? 0)) === 1n) || (BigInt((m.requestType ?? 0)) === 2n)))))) {
+  if (!((((m.requestType ?? 0) === 0) || ((m?.order !== undefined) === (((m.requestType ?? 0) === 1) || ((m.requestType ?? 0) === 2)))))) {
     out.push({ field: p, rule: "order_request_rejected.order_iff_existing_order_request", message: "order must be set for CANCEL and AMEND requests and unset for PLACE and PLACE_LIST requests" });
   }
   if (!((!((m?.order !== undefined)) || ((m.order?.accountId ?? "") === (m.accountId ?? ""))))) {
@@ -2662,7 +2662,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
   if (!(((m?.quantityChange !== undefined) || (m?.pnlChange !== undefined)))) {
     out.push({ field: p, rule: "position_adjusted.changes_something", message: "at least one of quantity_change and pnl_change must be set" });
   }
-  if (!(((BigInt((m.adjustmentType ?? 0)) === 1n) || (!((m?.fundingRate !== undefined)) && !((m?.markPrice !== undefined)))))) {
+  if (!((((m.adjustmentType ?? 0) === 1) || (!((m?.fundingRate !== undefined)) && !((m?.markPrice !== undefined)))))) {
     out.push({ field: p, rule: "position_adjusted.funding_fields_only_for_funding", message: "funding_rate and mark_price may be set only when adjustment_type is POSITION_ADJUSTMENT_TYPE_FUNDING" });
   }
   if (!((!((m?.position !== undefined)) || ((m.position?.positionId ?? "") === (m.positionId ?? ""))))) {
@@ -2773,19 +2773,19 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
   if (!((!((p12.test((m.position?.quantity ?? "")) && p12.test((m.quantity ?? "")))) || (R.dcmp((m.quantity ?? ""), (m.position?.quantity ?? "")) === 0)))) {
     out.push({ field: p, rule: "position_changed.quantity_matches_position", message: "quantity must equal position.quantity" });
   }
-  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 1n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) === 0) && (R.dcmpInt((m.quantity ?? ""), 0) !== 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((m.changeType ?? 0) !== 1) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) === 0) && (R.dcmpInt((m.quantity ?? ""), 0) !== 0)))))) {
     out.push({ field: p, rule: "position_changed.opened", message: "OPENED requires previous_quantity 0 and quantity not 0" });
   }
-  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 2n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((((m.changeType ?? 0) !== 2) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0)))))) {
     out.push({ field: p, rule: "position_changed.increased", message: "INCREASED requires quantity on the same side as previous_quantity and larger in absolute value" });
   }
-  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 3n) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0))) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((((m.changeType ?? 0) !== 3) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0))) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0)))))) {
     out.push({ field: p, rule: "position_changed.reduced", message: "REDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0" });
   }
-  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 4n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) !== 0) && (R.dcmpInt((m.quantity ?? ""), 0) === 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((m.changeType ?? 0) !== 4) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) !== 0) && (R.dcmpInt((m.quantity ?? ""), 0) === 0)))))) {
     out.push({ field: p, rule: "position_changed.closed", message: "CLOSED requires previous_quantity not 0 and quantity 0" });
   }
-  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 5n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((((m.changeType ?? 0) !== 5) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)))))) {
     out.push({ field: p, rule: "position_changed.flipped", message: "FLIPPED requires previous_quantity and quantity of opposite signs" });
   }
   if (!(((m?.lastQuantity !== undefined) === (m?.lastPrice !== undefined)))) {
@@ -3112,34 +3112,34 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   if (!((((((((m?.portfolioId !== undefined) || (m?.accountId !== undefined)) || (m?.marketId !== undefined)) || (m?.assetId !== undefined)) || (m?.venueId !== undefined)) || (m?.positionId !== undefined)) || (m?.instrumentId !== undefined)))) {
     out.push({ field: p, rule: "risk_alert.has_subject", message: "at least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set" });
   }
-  if (!(((m?.resolveTime !== undefined) === (BigInt((m.status ?? 0)) === 3n)))) {
+  if (!(((m?.resolveTime !== undefined) === ((m.status ?? 0) === 3)))) {
     out.push({ field: p, rule: "risk_alert.resolved_iff_resolve_time", message: "resolve_time must be set if and only if status is RISK_ALERT_STATUS_RESOLVED" });
   }
   if (!((!((m?.resolveTime !== undefined)) || (R.T(m.resolveTime) >= R.T(m.triggerTime))))) {
     out.push({ field: p, rule: "risk_alert.resolve_after_trigger", message: "resolve_time must not be before trigger_time" });
   }
-  if (!(((BigInt((m.status ?? 0)) !== 2n) || ((m?.acknowledgeTime !== undefined) && ((m.acknowledgedBy ?? "") !== ""))))) {
+  if (!((((m.status ?? 0) !== 2) || ((m?.acknowledgeTime !== undefined) && ((m.acknowledgedBy ?? "") !== ""))))) {
     out.push({ field: p, rule: "risk_alert.acknowledged_has_time", message: "acknowledge_time and acknowledged_by must be set when status is RISK_ALERT_STATUS_ACKNOWLEDGED" });
   }
   if (!((!((m?.acknowledgeTime !== undefined)) || (R.T(m.acknowledgeTime) >= R.T(m.triggerTime))))) {
     out.push({ field: p, rule: "risk_alert.acknowledge_after_trigger", message: "acknowledge_time must not be before trigger_time" });
   }
-  if (!((!((m?.suppressUntil !== undefined)) || (BigInt((m.status ?? 0)) === 4n)))) {
+  if (!((!((m?.suppressUntil !== undefined)) || ((m.status ?? 0) === 4)))) {
     out.push({ field: p, rule: "risk_alert.suppress_only_when_suppressed", message: "suppress_until may be set only when status is RISK_ALERT_STATUS_SUPPRESSED" });
   }
-  if (!(((m?.unitAssetId !== undefined) === (BigInt((m.unit ?? 0)) === 1n)))) {
+  if (!(((m?.unitAssetId !== undefined) === ((m.unit ?? 0) === 1)))) {
     out.push({ field: p, rule: "risk_alert.asset_amount_needs_asset", message: "unit_asset_id must be set if and only if unit is METRIC_UNIT_ASSET_AMOUNT" });
   }
-  if (!(((BigInt((m.unit ?? 0)) !== 7n) || (m?.marketId !== undefined)))) {
+  if (!((((m.unit ?? 0) !== 7) || (m?.marketId !== undefined)))) {
     out.push({ field: p, rule: "risk_alert.quantity_needs_market", message: "market_id must be set when unit is METRIC_UNIT_QUANTITY (the quantity unit is the market's)" });
   }
-  if (!(((BigInt((m.category ?? 0)) !== 1n) || (m?.limitId !== undefined)))) {
+  if (!((((m.category ?? 0) !== 1) || (m?.limitId !== undefined)))) {
     out.push({ field: p, rule: "risk_alert.limit_breach_needs_limit", message: "limit_id must be set when category is RISK_ALERT_CATEGORY_LIMIT_BREACH" });
   }
-  if (!(((BigInt((m.category ?? 0)) !== 6n) || (m?.flagId !== undefined)))) {
+  if (!((((m.category ?? 0) !== 6) || (m?.flagId !== undefined)))) {
     out.push({ field: p, rule: "risk_alert.quality_flag_needs_flag", message: "flag_id must be set when category is RISK_ALERT_CATEGORY_ASSET_QUALITY_FLAG" });
   }
-  if (!((!((m?.thresholdValue !== undefined)) || (BigInt((m.thresholdOperator ?? 0)) !== 0n)))) {
+  if (!((!((m?.thresholdValue !== undefined)) || ((m.thresholdOperator ?? 0) !== 0)))) {
     out.push({ field: p, rule: "risk_alert.threshold_needs_operator", message: "threshold_operator must be set when threshold_value is set" });
   }
 }
@@ -3290,7 +3290,7 @@ function v_cqc_events_v1_TradingStateChanged(m: any, p: string, out: R.V[]): voi
   if (!((BigInt((m.state ?? 0)) !== BigInt((m.previousState ?? 0))))) {
     out.push({ field: p, rule: "trading_state_changed.state_differs", message: "state must differ from previous_state" });
   }
-  if (!(((BigInt((m.state ?? 0)) !== 1n) || !((m?.expireTime !== undefined))))) {
+  if (!((((m.state ?? 0) !== 1) || !((m?.expireTime !== undefined))))) {
     out.push({ field: p, rule: "trading_state_changed.no_expiry_on_active", message: "expire_time returns the scope to ACTIVE and cannot be set when state is TRADING_STATE_ACTIVE" });
   }
 }
@@ -3506,19 +3506,19 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   if (!(((((((!((m?.entity?.case === "assetId")) && !((m?.entity?.case === "instrumentId"))) && !((m?.entity?.case === "marketId"))) || (((m.entityType ?? "") === "ASSET") && (m?.entity?.case === "assetId"))) || (((m.entityType ?? "") === "INSTRUMENT") && (m?.entity?.case === "instrumentId"))) || (((m.entityType ?? "") === "MARKET") && (m?.entity?.case === "marketId"))) || !(R.contains(["ASSET", "INSTRUMENT", "MARKET"], (m.entityType ?? "")))))) {
     out.push({ field: p, rule: "identifier.entity_type_matches_id", message: "entity_type must match the id that is set: ASSET with asset_id, INSTRUMENT with instrument_id, MARKET with market_id" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 8n) || (m?.venueId !== undefined)))) {
+  if (!((((m.source ?? 0) !== 8) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "identifier.venue_required_for_venue_source", message: "venue_id must be set when source is DATA_SOURCE_VENUE" });
   }
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 2) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p71.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 7) || p71.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p72.test((m.value ?? ""))))) {
+  if (!((((m.source ?? 0) !== 6) || p72.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
 }
@@ -3721,7 +3721,7 @@ function v_cqc_markets_v1_AmmPoolSpecs(m: any, p: string, out: R.V[]): void {
   if (!(R.unique((m.tokens ?? []).map((_v1) => (_v1?.deploymentId ?? ""))))) {
     out.push({ field: p, rule: "amm_pool_specs.distinct_tokens", message: "tokens must name distinct deployments" });
   }
-  if (!((m.tokens ?? []).every((_v1) => ((_v1?.weight !== undefined) === (BigInt((m.ammType ?? 0)) === 5n))))) {
+  if (!((m.tokens ?? []).every((_v1) => ((_v1?.weight !== undefined) === ((m.ammType ?? 0) === 5))))) {
     out.push({ field: p, rule: "amm_pool_specs.weighted_pool_weights", message: "every token of a WEIGHTED_POOL has a weight, and only weighted pools have weights" });
   }
   if (!(((!((m?.state !== undefined)) || (BigInt((m.state?.tokens ?? []).length) === 0n)) || R.listEq((m.state?.tokens ?? []).map((_v1) => (_v1?.deploymentId ?? "")), (m.tokens ?? []).map((_v2) => (_v2?.deploymentId ?? "")))))) {
@@ -4393,7 +4393,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   if ((m?.sourceRecord !== undefined)) {
     v_cqc_types_v1_SourceRecord(m.sourceRecord, q + "source_record", out);
   }
-  if (!(((R.T(m.closeTime) > R.T(m.openTime)) || ((R.T(m.closeTime) === R.T(m.openTime)) && ((BigInt((m.specification?.aggregation ?? 0)) < 10n) || (BigInt((m.specification?.aggregation ?? 0)) > 17n)))))) {
+  if (!(((R.T(m.closeTime) > R.T(m.openTime)) || ((R.T(m.closeTime) === R.T(m.openTime)) && (((m.specification?.aggregation ?? 0) < 10) || ((m.specification?.aggregation ?? 0) > 17)))))) {
     out.push({ field: p, rule: "candle.close_after_open", message: "close_time must be after open_time (equal allowed only for non-time bars)" });
   }
   if (!((!((p12.test((m.high ?? "")) && p12.test((m.low ?? "")))) || (R.dcmp((m.low ?? ""), (m.high ?? "")) <= 0)))) {
@@ -4982,7 +4982,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
   if (!(((m?.fundingTime !== undefined) || !(R.contains([2n, 3n], BigInt((m.status ?? 0))))))) {
     out.push({ field: p, rule: "funding_rate.funding_time_when_final", message: "funding_time is required when status is FUNDING_RATE_STATUS_SETTLED or FUNDING_RATE_STATUS_FIXED" });
   }
-  if (!((!((m?.realizedRate !== undefined)) || (BigInt((m.status ?? 0)) === 2n)))) {
+  if (!((!((m?.realizedRate !== undefined)) || ((m.status ?? 0) === 2)))) {
     out.push({ field: p, rule: "funding_rate.realized_only_when_settled", message: "realized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED" });
   }
   if (!((!((p12.test((m.maxFundingRate ?? "")) && p12.test((m.minFundingRate ?? "")))) || ((!((m?.minFundingRate !== undefined)) || !((m?.maxFundingRate !== undefined))) || (R.dcmp((m.minFundingRate ?? ""), (m.maxFundingRate ?? "")) <= 0))))) {
@@ -5358,7 +5358,7 @@ function v_cqc_markets_v1_Instrument(m: any, p: string, out: R.V[]): void {
   if (!((!(R.contains(["PERPETUAL", "FUTURE", "OPTION", "COMBO"], (m.instrumentType ?? ""))) || (m?.settlementAssetId !== undefined)))) {
     out.push({ field: p, rule: "instrument.settlement_required", message: "settlement_asset_id is required for PERPETUAL, FUTURE, OPTION and COMBO instruments" });
   }
-  if (!((!(R.contains(["PERPETUAL", "FUTURE"], (m.instrumentType ?? ""))) || (BigInt((m.contractType ?? 0)) !== 0n)))) {
+  if (!((!(R.contains(["PERPETUAL", "FUTURE"], (m.instrumentType ?? ""))) || ((m.contractType ?? 0) !== 0)))) {
     out.push({ field: p, rule: "instrument.contract_type_required", message: "contract_type is required for PERPETUAL and FUTURE instruments" });
   }
   if (!((!((m?.subtype?.case === "combo")) || ((m?.subtype?.case === "combo" ? m.subtype.value : undefined)?.legs ?? []).every((_v1) => ((_v1?.instrumentId ?? "") !== (m.instrumentId ?? "")))))) {
@@ -6750,16 +6750,16 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((m?.specifics?.case === "ammPool") === (BigInt((m.marketType ?? 0)) === 6n)))) {
+  if (!(((m?.specifics?.case === "ammPool") === ((m.marketType ?? 0) === 6)))) {
     out.push({ field: p, rule: "market.amm_pool_matches_type", message: "amm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets" });
   }
-  if (!(((m?.specifics?.case === "lendingReserve") === (BigInt((m.marketType ?? 0)) === 7n)))) {
+  if (!(((m?.specifics?.case === "lendingReserve") === ((m.marketType ?? 0) === 7)))) {
     out.push({ field: p, rule: "market.lending_reserve_matches_type", message: "lending_reserve is required for and only allowed on MARKET_TYPE_LENDING_RESERVE markets" });
   }
   if (!((!((m?.specifics?.case === "derivative")) || R.contains([3n, 4n, 5n, 8n], BigInt((m.marketType ?? 0)))))) {
     out.push({ field: p, rule: "market.derivative_only_for_derivatives", message: "derivative is only allowed on PERPETUAL, FUTURE, OPTION and COMBO markets" });
   }
-  if (!(((!((m?.specifics?.case === "derivative")) || !(((m?.specifics?.case === "derivative" ? m.specifics.value : undefined)?.funding !== undefined))) || (BigInt((m.marketType ?? 0)) === 3n)))) {
+  if (!(((!((m?.specifics?.case === "derivative")) || !(((m?.specifics?.case === "derivative" ? m.specifics.value : undefined)?.funding !== undefined))) || ((m.marketType ?? 0) === 3)))) {
     out.push({ field: p, rule: "market.funding_only_perpetual", message: "derivative.funding is only allowed on MARKET_TYPE_PERPETUAL markets" });
   }
   if (!(((m?.tickRule !== undefined) || R.contains([6n, 7n, 9n], BigInt((m.marketType ?? 0)))))) {
@@ -7032,7 +7032,7 @@ function v_cqc_markets_v1_OpenInterest(m: any, p: string, out: R.V[]): void {
   if (!((!(p12.test((m.value?.amount ?? ""))) || (!((m?.value !== undefined)) || (R.dcmpInt((m.value?.amount ?? ""), 0) >= 0))))) {
     out.push({ field: p, rule: "open_interest.value_non_negative", message: "value.amount must not be negative" });
   }
-  if (!((!((m?.baseAmount !== undefined)) || (BigInt((m.amountUnit ?? 0)) !== 1n)))) {
+  if (!((!((m?.baseAmount !== undefined)) || ((m.amountUnit ?? 0) !== 1)))) {
     out.push({ field: p, rule: "open_interest.base_amount_not_duplicated", message: "base_amount must not be set when amount_unit is QUANTITY_UNIT_BASE (amount already is)" });
   }
 }
@@ -7403,7 +7403,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   if ((m?.sourceRecord !== undefined)) {
     v_cqc_types_v1_SourceRecord(m.sourceRecord, q + "source_record", out);
   }
-  if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => ((BigInt((_v1?.action ?? 0)) === 0n) || (BigInt((_v1?.action ?? 0)) === 1n))) && (m.asks ?? []).every((_v2) => ((BigInt((_v2?.action ?? 0)) === 0n) || (BigInt((_v2?.action ?? 0)) === 1n))))))) {
+  if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => (((_v1?.action ?? 0) === 0) || ((_v1?.action ?? 0) === 1))) && (m.asks ?? []).every((_v2) => (((_v2?.action ?? 0) === 0) || ((_v2?.action ?? 0) === 1))))))) {
     out.push({ field: p, rule: "order_book.snapshot_actions", message: "snapshot levels must have action UNSPECIFIED or ADD" });
   }
   if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => (!(p12.test((_v1?.size ?? ""))) || (R.dcmpInt((_v1?.size ?? ""), 0) > 0))) && (m.asks ?? []).every((_v2) => (!(p12.test((_v2?.size ?? ""))) || (R.dcmpInt((_v2?.size ?? ""), 0) > 0))))))) {
@@ -7412,19 +7412,19 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   if (!(((((((!((m.isSnapshot ?? false)) || (m?.indicativePrice !== undefined)) || (BigInt((m.bids ?? []).length) === 0n)) || (BigInt((m.asks ?? []).length) === 0n)) || !(p12.test((R.index((m.bids ?? []), 0n)?.price ?? "")))) || !(p12.test((R.index((m.asks ?? []), 0n)?.price ?? "")))) || (R.dcmp((R.index((m.bids ?? []), 0n)?.price ?? ""), (R.index((m.asks ?? []), 0n)?.price ?? "")) < 0)))) {
     out.push({ field: p, rule: "order_book.snapshot_not_crossed", message: "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)" });
   }
-  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (BigInt((_v1?.action ?? 0)) !== 0n)) && (m.asks ?? []).every((_v2) => (BigInt((_v2?.action ?? 0)) !== 0n)))))) {
+  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => ((_v1?.action ?? 0) !== 0)) && (m.asks ?? []).every((_v2) => ((_v2?.action ?? 0) !== 0)))))) {
     out.push({ field: p, rule: "order_book.delta_action_required", message: "every level of a delta must have an action" });
   }
-  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (!(p12.test((_v1?.size ?? ""))) || ((R.dcmpInt((_v1?.size ?? ""), 0) === 0) === ((BigInt((_v1?.action ?? 0)) === 3n) || (BigInt((_v1?.action ?? 0)) === 4n))))) && (m.asks ?? []).every((_v2) => (!(p12.test((_v2?.size ?? ""))) || ((R.dcmpInt((_v2?.size ?? ""), 0) === 0) === ((BigInt((_v2?.action ?? 0)) === 3n) || (BigInt((_v2?.action ?? 0)) === 4n))))))))) {
+  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (!(p12.test((_v1?.size ?? ""))) || ((R.dcmpInt((_v1?.size ?? ""), 0) === 0) === (((_v1?.action ?? 0) === 3) || ((_v1?.action ?? 0) === 4))))) && (m.asks ?? []).every((_v2) => (!(p12.test((_v2?.size ?? ""))) || ((R.dcmpInt((_v2?.size ?? ""), 0) === 0) === (((_v2?.action ?? 0) === 3) || ((_v2?.action ?? 0) === 4))))))))) {
     out.push({ field: p, rule: "order_book.delta_zero_size_iff_delete", message: "in a delta, size must be 0 exactly when action is DELETE or CLEAR" });
   }
-  if (!(((!((m.bids ?? []).some((_v1) => (BigInt((_v1?.action ?? 0)) === 4n))) || ((BigInt((R.index((m.bids ?? []), 0n)?.action ?? 0)) === 4n) && ((m.bids ?? []).filter((_v2) => (BigInt((_v2?.action ?? 0)) === 4n)).length === 1))) && (!((m.asks ?? []).some((_v3) => (BigInt((_v3?.action ?? 0)) === 4n))) || ((BigInt((R.index((m.asks ?? []), 0n)?.action ?? 0)) === 4n) && ((m.asks ?? []).filter((_v4) => (BigInt((_v4?.action ?? 0)) === 4n)).length === 1)))))) {
+  if (!(((!((m.bids ?? []).some((_v1) => ((_v1?.action ?? 0) === 4))) || (((R.index((m.bids ?? []), 0n)?.action ?? 0) === 4) && ((m.bids ?? []).filter((_v2) => ((_v2?.action ?? 0) === 4)).length === 1))) && (!((m.asks ?? []).some((_v3) => ((_v3?.action ?? 0) === 4))) || (((R.index((m.asks ?? []), 0n)?.action ?? 0) === 4) && ((m.asks ?? []).filter((_v4) => ((_v4?.action ?? 0) === 4)).length === 1)))))) {
     out.push({ field: p, rule: "order_book.clear_first", message: "a CLEAR level must be the only CLEAR of its side and come first" });
   }
-  if (!(((BigInt((m.bookType ?? 0)) !== 1n) || ((BigInt((m.bids ?? []).length) <= 1n) && (BigInt((m.asks ?? []).length) <= 1n))))) {
+  if (!((((m.bookType ?? 0) !== 1) || ((BigInt((m.bids ?? []).length) <= 1n) && (BigInt((m.asks ?? []).length) <= 1n))))) {
     out.push({ field: p, rule: "order_book.l1_single_level", message: "an L1_MBP book has at most one level per side" });
   }
-  if (!(((BigInt((m.bookType ?? 0)) === 3n) ? ((m.bids ?? []).every((_v1) => (((_v1?.orderId !== undefined) || (BigInt((_v1?.action ?? 0)) === 4n)) && !((_v1?.orderCount !== undefined)))) && (m.asks ?? []).every((_v2) => (((_v2?.orderId !== undefined) || (BigInt((_v2?.action ?? 0)) === 4n)) && !((_v2?.orderCount !== undefined))))) : ((m.bids ?? []).every((_v3) => !((_v3?.orderId !== undefined))) && (m.asks ?? []).every((_v4) => !((_v4?.orderId !== undefined))))))) {
+  if (!((((m.bookType ?? 0) === 3) ? ((m.bids ?? []).every((_v1) => (((_v1?.orderId !== undefined) || ((_v1?.action ?? 0) === 4)) && !((_v1?.orderCount !== undefined)))) && (m.asks ?? []).every((_v2) => (((_v2?.orderId !== undefined) || ((_v2?.action ?? 0) === 4)) && !((_v2?.orderCount !== undefined))))) : ((m.bids ?? []).every((_v3) => !((_v3?.orderId !== undefined))) && (m.asks ?? []).every((_v4) => !((_v4?.orderId !== undefined))))))) {
     out.push({ field: p, rule: "order_book.l3_order_ids", message: "L3_MBO levels must have order_id (except CLEAR) and no order_count; L1/L2 levels must not have order_id" });
   }
   if (!(((!((m?.firstUpdateId !== undefined)) || !((m?.lastUpdateId !== undefined))) || (BigInt((m.firstUpdateId ?? 0n)) <= BigInt((m.lastUpdateId ?? 0n)))))) {
@@ -7433,7 +7433,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.indicativeSize !== undefined)) || (m?.indicativePrice !== undefined)))) {
     out.push({ field: p, rule: "order_book.indicative_size_needs_price", message: "indicative_size requires indicative_price" });
   }
-  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) !== 3n))) {
+  if (((m.isSnapshot ?? false) && ((m.bookType ?? 0) !== 3))) {
     {
       const i = R.sortedAt((m.bids ?? []), (x: any) => (x?.price ?? ""), true, true);
       if (i >= 0) {
@@ -7441,7 +7441,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) === 3n))) {
+  if (((m.isSnapshot ?? false) && ((m.bookType ?? 0) === 3))) {
     {
       const i = R.sortedAt((m.bids ?? []), (x: any) => (x?.price ?? ""), true, false);
       if (i >= 0) {
@@ -7449,7 +7449,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) !== 3n))) {
+  if (((m.isSnapshot ?? false) && ((m.bookType ?? 0) !== 3))) {
     {
       const i = R.sortedAt((m.asks ?? []), (x: any) => (x?.price ?? ""), false, true);
       if (i >= 0) {
@@ -7457,7 +7457,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) === 3n))) {
+  if (((m.isSnapshot ?? false) && ((m.bookType ?? 0) === 3))) {
     {
       const i = R.sortedAt((m.asks ?? []), (x: any) => (x?.price ?? ""), false, false);
       if (i >= 0) {
@@ -7936,10 +7936,10 @@ function v_cqc_markets_v1_Price(m: any, p: string, out: R.V[]): void {
   if (m.subject?.case === undefined) {
     out.push({ field: q + "subject", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((((!((m?.impactNotional !== undefined)) || (BigInt((m.priceType ?? 0)) === 11n)) || (BigInt((m.priceType ?? 0)) === 12n)) || (BigInt((m.priceType ?? 0)) === 15n)))) {
+  if (!((((!((m?.impactNotional !== undefined)) || ((m.priceType ?? 0) === 11)) || ((m.priceType ?? 0) === 12)) || ((m.priceType ?? 0) === 15)))) {
     out.push({ field: p, rule: "price.impact_notional_only_for_impact", message: "impact_notional may be set only for PRICE_TYPE_IMPACT_BID, PRICE_TYPE_IMPACT_ASK or PRICE_TYPE_IMPACT_MID" });
   }
-  if (!((!((m?.averagingWindow !== undefined)) || (BigInt((m.priceType ?? 0)) === 13n)))) {
+  if (!((!((m?.averagingWindow !== undefined)) || ((m.priceType ?? 0) === 13)))) {
     out.push({ field: p, rule: "price.averaging_window_only_for_twap", message: "averaging_window may be set only for PRICE_TYPE_TWAP" });
   }
 }
@@ -8310,7 +8310,7 @@ function v_cqc_markets_v1_RewardEmission(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "distributor_address", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!((!((m?.emissionRate !== undefined)) || (BigInt((m.ratePeriod ?? 0)) !== 0n)))) {
+  if (!((!((m?.emissionRate !== undefined)) || ((m.ratePeriod ?? 0) !== 0)))) {
     out.push({ field: p, rule: "reward_emission.rate_has_period", message: "rate_period is required when emission_rate is set" });
   }
   if (!(((!((m?.startTime !== undefined)) || !((m?.endTime !== undefined))) || (R.T(m.endTime) > R.T(m.startTime))))) {
@@ -9270,7 +9270,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
   if (m.scope?.case === undefined) {
     out.push({ field: q + "scope", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((((BigInt((m.dimension ?? 0)) === 1n) || (BigInt((m.dimension ?? 0)) === 2n)) ? (m.dimensionKey ?? "").startsWith("ast_") : ((BigInt((m.dimension ?? 0)) === 3n) ? (m.dimensionKey ?? "").startsWith("chn_") : (((BigInt((m.dimension ?? 0)) === 4n) || (BigInt((m.dimension ?? 0)) === 5n)) ? (m.dimensionKey ?? "").startsWith("ven_") : ((BigInt((m.dimension ?? 0)) === 7n) ? (m.dimensionKey ?? "").startsWith("grp_") : ((BigInt((m.dimension ?? 0)) === 8n) ? (m.dimensionKey ?? "").startsWith("mkt_") : ((BigInt((m.dimension ?? 0)) === 9n) ? (m.dimensionKey ?? "").startsWith("acc_") : true)))))))) {
+  if (!(((((m.dimension ?? 0) === 1) || ((m.dimension ?? 0) === 2)) ? (m.dimensionKey ?? "").startsWith("ast_") : (((m.dimension ?? 0) === 3) ? (m.dimensionKey ?? "").startsWith("chn_") : ((((m.dimension ?? 0) === 4) || ((m.dimension ?? 0) === 5)) ? (m.dimensionKey ?? "").startsWith("ven_") : (((m.dimension ?? 0) === 7) ? (m.dimensionKey ?? "").startsWith("grp_") : (((m.dimension ?? 0) === 8) ? (m.dimensionKey ?? "").startsWith("mkt_") : (((m.dimension ?? 0) === 9) ? (m.dimensionKey ?? "").startsWith("acc_") : true)))))))) {
     out.push({ field: p, rule: "exposure.dimension_key_matches_dimension", message: "dimension_key must be an id of the entity the dimension names (ast_ for ASSET/UNDERLYING, chn_ for CHAIN, ven_ for VENUE/PROTOCOL, grp_ for GROUP, mkt_ for MARKET, acc_ for ACCOUNT)" });
   }
 }
@@ -9524,7 +9524,7 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "action", rule: "enum.not_in", message: "must not be in list [0]" });
     }
   }
-  if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
+  if (!((((m.unit ?? 0) === 1) === (m?.unitAssetId !== undefined)))) {
     out.push({ field: p, rule: "limit_check.amount_requires_asset", message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT" });
   }
   if (!((((!((m?.warningThreshold !== undefined)) || !(p60.test((m.warningThreshold ?? "")))) || !(p60.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
@@ -9881,7 +9881,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   if (!((R.T(m.periodEndTime) > R.T(m.periodStartTime)))) {
     out.push({ field: p, rule: "pnl.period_end_after_start", message: "period_end_time must be after period_start_time" });
   }
-  if (!(((BigInt((m.scope ?? 0)) === 1n) ? (m.scopeId ?? "").startsWith("pos_") : ((BigInt((m.scope ?? 0)) === 2n) ? (m.scopeId ?? "").startsWith("acc_") : ((BigInt((m.scope ?? 0)) === 4n) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
+  if (!((((m.scope ?? 0) === 1) ? (m.scopeId ?? "").startsWith("pos_") : (((m.scope ?? 0) === 2) ? (m.scopeId ?? "").startsWith("acc_") : (((m.scope ?? 0) === 4) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
     out.push({ field: p, rule: "pnl.scope_id_matches_scope", message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes" });
   }
   if (!((!(((p60.test((m.grossPnl ?? "")) && p60.test((m.realizedPnl ?? ""))) && p60.test((m.unrealizedPnl ?? "")))) || [[R.sub(R.sub(R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? ""))), R.D((m.unrealizedPnl ?? ""))), R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? "")), R.D((m.unrealizedPnl ?? ""))]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))))) <= 0))))) {
@@ -9893,7 +9893,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.reportingNetPnl !== undefined)) || (m?.reportingAssetId !== undefined)))) {
     out.push({ field: p, rule: "pnl.reporting_value_requires_asset", message: "reporting_asset_id must be set when reporting_net_pnl is set" });
   }
-  if (!((!((m?.markPrice !== undefined)) || (BigInt((m.scope ?? 0)) === 1n)))) {
+  if (!((!((m?.markPrice !== undefined)) || ((m.scope ?? 0) === 1)))) {
     out.push({ field: p, rule: "pnl.mark_price_only_for_position", message: "mark_price may only be set for POSITION scope" });
   }
 }
@@ -10664,19 +10664,19 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((((BigInt((m.side ?? 0)) !== 2n) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
+  if (!(((((m.side ?? 0) !== 2) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "position.long_side_non_negative", message: "quantity must be >= 0 when side is POSITION_SIDE_LONG" });
   }
-  if (!((((BigInt((m.side ?? 0)) !== 3n) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
+  if (!(((((m.side ?? 0) !== 3) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
     out.push({ field: p, rule: "position.short_side_non_positive", message: "quantity must be <= 0 when side is POSITION_SIDE_SHORT" });
   }
-  if (!(((BigInt((m.quantityUnit ?? 0)) !== 2n) || (m?.contractSize !== undefined)))) {
+  if (!((((m.quantityUnit ?? 0) !== 2) || (m?.contractSize !== undefined)))) {
     out.push({ field: p, rule: "position.contracts_require_contract_size", message: "contract_size must be set when quantity_unit is QUANTITY_UNIT_CONTRACTS" });
   }
-  if (!((((BigInt((m.quantityUnit ?? 0)) === 5n) === (m?.defi?.case === "liquidityRange")) && (!((m?.defi?.case === "liquidityRange")) || ((m.quantity ?? "") === ((m?.defi?.case === "liquidityRange" ? m.defi.value : undefined)?.liquidity ?? "")))))) {
+  if (!(((((m.quantityUnit ?? 0) === 5) === (m?.defi?.case === "liquidityRange")) && (!((m?.defi?.case === "liquidityRange")) || ((m.quantity ?? "") === ((m?.defi?.case === "liquidityRange" ? m.defi.value : undefined)?.liquidity ?? "")))))) {
     out.push({ field: p, rule: "position.liquidity_unit_requires_range", message: "quantity_unit QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity" });
   }
-  if (!((!((m?.isolatedMargin !== undefined)) || (BigInt((m.marginMode ?? 0)) === 3n)))) {
+  if (!((!((m?.isolatedMargin !== undefined)) || ((m.marginMode ?? 0) === 3)))) {
     out.push({ field: p, rule: "position.isolated_margin_requires_isolated_mode", message: "isolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED" });
   }
   if (!((!((m?.spotInUse !== undefined)) || !((m.spotInUse?.amount ?? "").startsWith("-"))))) {
@@ -10765,13 +10765,13 @@ function v_cqc_portfolio_v1_RiskCheckResult(m: any, p: string, out: R.V[]): void
       }
     }
   }
-  if (!(((BigInt((m.decision ?? 0)) !== 1n) || (m.limitChecks ?? []).every((_v1) => (BigInt((_v1?.outcome ?? 0)) === 1n))))) {
+  if (!((((m.decision ?? 0) !== 1) || (m.limitChecks ?? []).every((_v1) => ((_v1?.outcome ?? 0) === 1))))) {
     out.push({ field: p, rule: "risk_check_result.allow_has_no_findings", message: "an ALLOW decision must have every limit check WITHIN" });
   }
-  if (!((((BigInt((m.decision ?? 0)) !== 2n) || (m.limitChecks ?? []).some((_v1) => (BigInt((_v1?.outcome ?? 0)) === 3n))) || (BigInt((m.messages ?? []).length) > 0n)))) {
+  if (!(((((m.decision ?? 0) !== 2) || (m.limitChecks ?? []).some((_v1) => ((_v1?.outcome ?? 0) === 3))) || (BigInt((m.messages ?? []).length) > 0n)))) {
     out.push({ field: p, rule: "risk_check_result.deny_has_reason", message: "a DENY decision must have a BREACHED limit check or a message" });
   }
-  if (!((((BigInt((m.decision ?? 0)) !== 3n) || (m.limitChecks ?? []).some((_v1) => ((BigInt((_v1?.outcome ?? 0)) === 2n) || (BigInt((_v1?.outcome ?? 0)) === 3n)))) || (BigInt((m.messages ?? []).length) > 0n)))) {
+  if (!(((((m.decision ?? 0) !== 3) || (m.limitChecks ?? []).some((_v1) => (((_v1?.outcome ?? 0) === 2) || ((_v1?.outcome ?? 0) === 3)))) || (BigInt((m.messages ?? []).length) > 0n)))) {
     out.push({ field: p, rule: "risk_check_result.warn_has_finding", message: "a WARN decision must have a limit check WARNING or BREACHED (ALERT-only limit) or a message" });
   }
   if (!(R.unique((m.limitChecks ?? []).map((_v1) => (_v1?.limitId ?? ""))))) {
@@ -10780,7 +10780,7 @@ function v_cqc_portfolio_v1_RiskCheckResult(m: any, p: string, out: R.V[]): void
   if (!(((m?.reservationId !== undefined) === (m?.reservationExpireTime !== undefined)))) {
     out.push({ field: p, rule: "risk_check_result.reservation_complete", message: "reservation_id and reservation_expire_time must be set together" });
   }
-  if (!(((BigInt((m.decision ?? 0)) !== 2n) || !((m?.reservationId !== undefined))))) {
+  if (!((((m.decision ?? 0) !== 2) || !((m?.reservationId !== undefined))))) {
     out.push({ field: p, rule: "risk_check_result.deny_has_no_reservation", message: "a DENY decision reserves nothing: reservation_id must be unset" });
   }
 }
@@ -10991,16 +10991,16 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
   if (!((((!((m?.warningThreshold !== undefined)) || !(p58.test((m.warningThreshold ?? "")))) || !(p58.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
     out.push({ field: p, rule: "risk_limit.warning_not_above_threshold", message: "warning_threshold must be <= threshold" });
   }
-  if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
+  if (!((((m.unit ?? 0) === 1) === (m?.unitAssetId !== undefined)))) {
     out.push({ field: p, rule: "risk_limit.amount_requires_asset", message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT" });
   }
-  if (!((((BigInt((m.unit ?? 0)) !== 6n) && (BigInt((m.unit ?? 0)) !== 7n)) || (m?.scope?.case === "marketId")))) {
+  if (!(((((m.unit ?? 0) !== 6) && ((m.unit ?? 0) !== 7)) || (m?.scope?.case === "marketId")))) {
     out.push({ field: p, rule: "risk_limit.market_unit_requires_market", message: "a METRIC_UNIT_QUANTITY or METRIC_UNIT_PRICE limit must be scoped to one market (market_id), whose quantity unit and price it uses" });
   }
-  if (!(((BigInt((m.metric ?? 0)) === 6n) === (BigInt((m.concentrationDimension ?? 0)) !== 0n)))) {
+  if (!((((m.metric ?? 0) === 6) === ((m.concentrationDimension ?? 0) !== 0)))) {
     out.push({ field: p, rule: "risk_limit.concentration_requires_dimension", message: "concentration_dimension must be set when and only when metric is RISK_METRIC_CONCENTRATION" });
   }
-  if (!((!((((BigInt((m.metric ?? 0)) === 4n) || (BigInt((m.metric ?? 0)) === 5n)) || (BigInt((m.metric ?? 0)) === 7n))) || (m?.window !== undefined)))) {
+  if (!((!(((((m.metric ?? 0) === 4) || ((m.metric ?? 0) === 5)) || ((m.metric ?? 0) === 7))) || (m?.window !== undefined)))) {
     out.push({ field: p, rule: "risk_limit.window_required", message: "window must be set for LOSS, DRAWDOWN and ORDER_RATE metrics" });
   }
   if (!(((!((m?.effectiveFromTime !== undefined)) || !((m?.effectiveToTime !== undefined))) || (R.T(m.effectiveToTime) > R.T(m.effectiveFromTime))))) {
@@ -11082,7 +11082,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   if (!((m?.expireTime !== undefined))) {
     out.push({ field: q + "expire_time", rule: "required", message: "value is required" });
   }
-  if (!(((BigInt((m.state ?? 0)) === 2n) === (m?.orderId !== undefined)))) {
+  if (!((((m.state ?? 0) === 2) === (m?.orderId !== undefined)))) {
     out.push({ field: p, rule: "risk_reservation.committed_has_order", message: "order_id must be set when and only when state is RISK_RESERVATION_STATE_COMMITTED" });
   }
   if (!(((!((m?.createTime !== undefined)) || !((m?.expireTime !== undefined))) || (R.T(m.expireTime) > R.T(m.createTime))))) {
@@ -11326,7 +11326,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((!(p58.test((m.amount ?? ""))) || ((BigInt((m.direction ?? 0)) === 1n) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || ((BigInt((m.direction ?? 0)) === 2n) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
+  if (!(((!(p58.test((m.amount ?? ""))) || (((m.direction ?? 0) === 1) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || (((m.direction ?? 0) === 2) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
     out.push({ field: p, rule: "transaction.direction_matches_amount_sign", message: "amount must be >= 0 when direction is IN and <= 0 when direction is OUT" });
   }
   if (!((!((m?.settleTime !== undefined)) || R.contains([2n, 9n, 10n], BigInt((m.status ?? 0)))))) {
@@ -12023,7 +12023,7 @@ function v_cqc_services_v1_ComputePnLRequest(m: any, p: string, out: R.V[]): voi
       }
     }
   }
-  if (!(((BigInt((m.scope ?? 0)) === 1n) ? (m.scopeId ?? "").startsWith("pos_") : ((BigInt((m.scope ?? 0)) === 2n) ? (m.scopeId ?? "").startsWith("acc_") : ((BigInt((m.scope ?? 0)) === 4n) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
+  if (!((((m.scope ?? 0) === 1) ? (m.scopeId ?? "").startsWith("pos_") : (((m.scope ?? 0) === 2) ? (m.scopeId ?? "").startsWith("acc_") : (((m.scope ?? 0) === 4) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
     out.push({ field: p, rule: "compute_pnl.scope_id_matches_scope", message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes" });
   }
   if (!((R.T(m.periodEnd) > R.T(m.periodStart)))) {
@@ -15310,7 +15310,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if ((m?.stopLoss !== undefined)) {
     v_cqc_venues_v1_AttachedOrder(m.stopLoss, q + "stop_loss", out);
   }
-  if (!((((m.closePosition ?? false) ? (!((m?.quantity !== undefined)) && !((m?.quoteQuantity !== undefined))) : ((m?.quantity !== undefined) !== (m?.quoteQuantity !== undefined))) && (!((m?.quoteQuantity !== undefined)) || (BigInt((m.orderType ?? 0)) === 1n))))) {
+  if (!((((m.closePosition ?? false) ? (!((m?.quantity !== undefined)) && !((m?.quoteQuantity !== undefined))) : ((m?.quantity !== undefined) !== (m?.quoteQuantity !== undefined))) && (!((m?.quoteQuantity !== undefined)) || ((m.orderType ?? 0) === 1))))) {
     out.push({ field: p, rule: "new_order.quantity_or_quote_quantity", message: "exactly one of quantity and quote_quantity must be set (neither on a close_position order); quote_quantity only for MARKET orders" });
   }
   if (!(!(((m.closePosition ?? false) && (m.reduceOnly ?? false))))) {
@@ -15322,16 +15322,16 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.activationPrice !== undefined)) || R.contains([7n, 8n], BigInt((m.orderType ?? 0)))))) {
     out.push({ field: p, rule: "new_order.activation_price_only_for_trailing_types", message: "activation_price may be set only for trailing stop orders" });
   }
-  if (!((!((m?.limitOffset !== undefined)) || (BigInt((m.orderType ?? 0)) === 8n)))) {
+  if (!((!((m?.limitOffset !== undefined)) || ((m.orderType ?? 0) === 8)))) {
     out.push({ field: p, rule: "new_order.limit_offset_only_for_trailing_stop_limit", message: "limit_offset may be set only for TRAILING_STOP_LIMIT orders" });
   }
-  if (!((((BigInt((m.orderType ?? 0)) !== 8n) || (m?.price !== undefined)) || (m?.limitOffset !== undefined)))) {
+  if (!(((((m.orderType ?? 0) !== 8) || (m?.price !== undefined)) || (m?.limitOffset !== undefined)))) {
     out.push({ field: p, rule: "new_order.trailing_stop_limit_has_limit", message: "a TRAILING_STOP_LIMIT order needs price or limit_offset" });
   }
   if (!(((!((m?.takeProfit !== undefined)) && !((m?.stopLoss !== undefined))) || (!((m.reduceOnly ?? false)) && !((m.closePosition ?? false)))))) {
     out.push({ field: p, rule: "new_order.attached_orders_open_positions", message: "take_profit and stop_loss may not be attached to reduce_only or close_position orders" });
   }
-  if (!(((((!((m?.takeProfit !== undefined)) || !((m?.stopLoss !== undefined))) || !(p12.test((m.takeProfit?.triggerPrice ?? "")))) || !(p12.test((m.stopLoss?.triggerPrice ?? "")))) || ((BigInt((m.side ?? 0)) === 1n) ? (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) > 0) : (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) < 0))))) {
+  if (!(((((!((m?.takeProfit !== undefined)) || !((m?.stopLoss !== undefined))) || !(p12.test((m.takeProfit?.triggerPrice ?? "")))) || !(p12.test((m.stopLoss?.triggerPrice ?? "")))) || (((m.side ?? 0) === 1) ? (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) > 0) : (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) < 0))))) {
     out.push({ field: p, rule: "new_order.take_profit_beyond_stop_loss", message: "with both attached, take_profit.trigger_price must be above stop_loss.trigger_price for a BUY and below it for a SELL" });
   }
   if (!((R.contains([2n, 4n, 6n], BigInt((m.orderType ?? 0))) ? (m?.price !== undefined) : (!(R.contains([1n, 3n, 5n, 7n], BigInt((m.orderType ?? 0)))) || !((m?.price !== undefined)))))) {
@@ -15340,22 +15340,22 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if (!((!(R.contains([3n, 4n, 5n, 6n], BigInt((m.orderType ?? 0)))) || (m?.triggerPrice !== undefined)))) {
     out.push({ field: p, rule: "new_order.trigger_price_required_for_triggered_types", message: "trigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders" });
   }
-  if (!((!(R.contains([7n, 8n], BigInt((m.orderType ?? 0)))) || ((m?.trailingOffset !== undefined) && (BigInt((m.trailingOffsetType ?? 0)) !== 0n))))) {
+  if (!((!(R.contains([7n, 8n], BigInt((m.orderType ?? 0)))) || ((m?.trailingOffset !== undefined) && ((m.trailingOffsetType ?? 0) !== 0))))) {
     out.push({ field: p, rule: "new_order.trailing_offset_required_for_trailing_types", message: "trailing_offset and trailing_offset_type must be set for trailing stop orders" });
   }
-  if (!(((BigInt((m.timeInForce ?? 0)) === 4n) === (m?.expireTime !== undefined)))) {
+  if (!((((m.timeInForce ?? 0) === 4) === (m?.expireTime !== undefined)))) {
     out.push({ field: p, rule: "new_order.expire_time_iff_gtd", message: "expire_time must be set when time_in_force is GTD, and only then" });
   }
-  if (!((!((m.postOnly ?? false)) || (((BigInt((m.orderType ?? 0)) === 2n) && (BigInt((m.timeInForce ?? 0)) !== 2n)) && (BigInt((m.timeInForce ?? 0)) !== 3n))))) {
+  if (!((!((m.postOnly ?? false)) || ((((m.orderType ?? 0) === 2) && ((m.timeInForce ?? 0) !== 2)) && ((m.timeInForce ?? 0) !== 3))))) {
     out.push({ field: p, rule: "new_order.post_only_excludes_immediate", message: "post_only orders must be LIMIT orders and cannot be IOC or FOK" });
   }
   if (!((!((m?.triggerPrice !== undefined)) || R.contains([3n, 4n, 5n, 6n, 7n, 8n], BigInt((m.orderType ?? 0)))))) {
     out.push({ field: p, rule: "new_order.trigger_price_only_for_triggered_types", message: "trigger_price may be set only for stop, if-touched and trailing orders" });
   }
-  if (!(((!((m?.trailingOffset !== undefined)) && (BigInt((m.trailingOffsetType ?? 0)) === 0n)) || R.contains([7n, 8n], BigInt((m.orderType ?? 0)))))) {
+  if (!(((!((m?.trailingOffset !== undefined)) && ((m.trailingOffsetType ?? 0) === 0)) || R.contains([7n, 8n], BigInt((m.orderType ?? 0)))))) {
     out.push({ field: p, rule: "new_order.trailing_offset_only_for_trailing_types", message: "trailing_offset and trailing_offset_type may be set only for trailing stop orders" });
   }
-  if (!(((BigInt((m.orderType ?? 0)) === 10n) === (m?.peg !== undefined)))) {
+  if (!((((m.orderType ?? 0) === 10) === (m?.peg !== undefined)))) {
     out.push({ field: p, rule: "new_order.peg_iff_pegged", message: "peg must be set for PEGGED orders, and only for them" });
   }
   if (!(((((!((m?.displayQuantity !== undefined)) || !((m?.quantity !== undefined))) || !(p12.test((m.displayQuantity ?? "")))) || !(p12.test((m.quantity ?? "")))) || (R.dcmp((m.displayQuantity ?? ""), (m.quantity ?? "")) <= 0)))) {
@@ -15464,13 +15464,13 @@ function v_cqc_services_v1_PlaceOrderListRequest(m: any, p: string, out: R.V[]):
     out.push({ field: q + "orders", rule: "repeated.max_items", message: "must contain no more than 3 item(s)" });
   }
   (m.orders ?? []).forEach((x: any, i: number) => v_cqc_services_v1_NewOrder(x, q + "orders[" + i + "]", out));
-  if (!(((BigInt((m.contingencyType ?? 0)) === 4n) ? (BigInt((m.orders ?? []).length) === 3n) : (BigInt((m.orders ?? []).length) === 2n)))) {
+  if (!((((m.contingencyType ?? 0) === 4) ? (BigInt((m.orders ?? []).length) === 3n) : (BigInt((m.orders ?? []).length) === 2n)))) {
     out.push({ field: p, rule: "place_order_list.leg_count", message: "OTOCO lists have 3 orders; OCO, OTO, OUO and OPO lists have 2" });
   }
   if (!((m.orders ?? []).every((_v1) => (((_v1?.accountId ?? "") === (m.accountId ?? "")) && ((_v1?.marketId ?? "") === (m.marketId ?? "")))))) {
     out.push({ field: p, rule: "place_order_list.legs_share_account_and_market", message: "every order of the list must have the list's account_id and market_id" });
   }
-  if (!(((BigInt((m.orders ?? []).length) < 2n) || (((BigInt((m.contingencyType ?? 0)) !== 1n) || (BigInt((R.index((m.orders ?? []), 0n)?.side ?? 0)) === BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0)))) && (((BigInt((m.contingencyType ?? 0)) !== 4n) || (BigInt((m.orders ?? []).length) !== 3n)) || ((BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0)) === BigInt((R.index((m.orders ?? []), 2n)?.side ?? 0))) && (BigInt((R.index((m.orders ?? []), 0n)?.side ?? 0)) !== BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0))))))))) {
+  if (!(((BigInt((m.orders ?? []).length) < 2n) || ((((m.contingencyType ?? 0) !== 1) || (BigInt((R.index((m.orders ?? []), 0n)?.side ?? 0)) === BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0)))) && ((((m.contingencyType ?? 0) !== 4) || (BigInt((m.orders ?? []).length) !== 3n)) || ((BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0)) === BigInt((R.index((m.orders ?? []), 2n)?.side ?? 0))) && (BigInt((R.index((m.orders ?? []), 0n)?.side ?? 0)) !== BigInt((R.index((m.orders ?? []), 1n)?.side ?? 0))))))))) {
     out.push({ field: p, rule: "place_order_list.oco_pair_same_side", message: "the two orders of an OCO pair (OCO legs 1-2, OTOCO legs 2-3) must have the same side" });
   }
   if (!((m.orders ?? []).every((_v1) => (!((_v1?.takeProfit !== undefined)) && !((_v1?.stopLoss !== undefined)))))) {
@@ -16103,7 +16103,7 @@ function v_cqc_services_v1_SetTradingStateRequest(m: any, p: string, out: R.V[])
       }
     }
   }
-  if (!(((BigInt((m.state ?? 0)) !== 1n) || (!((m?.expiry?.case === "expireTime")) && !((m?.expiry?.case === "duration")))))) {
+  if (!((((m.state ?? 0) !== 1) || (!((m?.expiry?.case === "expireTime")) && !((m?.expiry?.case === "duration")))))) {
     out.push({ field: p, rule: "set_trading_state.expiry_not_on_active", message: "an expiry (expire_time or duration) returns the scope to ACTIVE and cannot be set on ACTIVE" });
   }
 }
@@ -17599,7 +17599,7 @@ function v_cqc_venues_v1_AttachedOrder(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((BigInt((m.orderType ?? 0)) === 2n) === (m?.price !== undefined)))) {
+  if (!((((m.orderType ?? 0) === 2) === (m?.price !== undefined)))) {
     out.push({ field: p, rule: "attached_order.price_iff_limit", message: "price must be set when order_type is ORDER_TYPE_LIMIT, and only then" });
   }
 }
@@ -18483,16 +18483,16 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   if (!((!((p7.test((m.cumQuantity ?? "")) && p7.test((m.orderQuantity ?? "")))) || (!((m?.orderQuantity !== undefined)) || (R.dcmp((m.cumQuantity ?? ""), (m.orderQuantity ?? "")) <= 0))))) {
     out.push({ field: p, rule: "execution_report.cum_within_order_quantity", message: "cum_quantity must not exceed order_quantity" });
   }
-  if (!((!(p7.test((m.leavesQuantity ?? ""))) || (((BigInt((m.orderStatus ?? 0)) !== 7n) || !((m?.leavesQuantity !== undefined))) || (R.dcmpInt((m.leavesQuantity ?? ""), 0) === 0))))) {
+  if (!((!(p7.test((m.leavesQuantity ?? ""))) || ((((m.orderStatus ?? 0) !== 7) || !((m?.leavesQuantity !== undefined))) || (R.dcmpInt((m.leavesQuantity ?? ""), 0) === 0))))) {
     out.push({ field: p, rule: "execution_report.filled_has_no_leaves", message: "when order_status is FILLED, leaves_quantity must be 0 if set" });
   }
-  if (!(((((BigInt((m.execType ?? 0)) !== 13n) && (BigInt((m.execType ?? 0)) !== 14n)) || (m?.refExecutionId !== undefined)) || ((m.refVenueExecutionId ?? "") !== "")))) {
+  if (!((((((m.execType ?? 0) !== 13) && ((m.execType ?? 0) !== 14)) || (m?.refExecutionId !== undefined)) || ((m.refVenueExecutionId ?? "") !== "")))) {
     out.push({ field: p, rule: "execution_report.correction_requires_ref", message: "TRADE_CORRECT and TRADE_CANCEL reports need ref_execution_id or ref_venue_execution_id" });
   }
   if (!(((m.reconciliation ?? false) || (m?.sourceRecord !== undefined)))) {
     out.push({ field: p, rule: "execution_report.source_record_required", message: "source_record must be set unless reconciliation is true (reports from a venue keep the venue message)" });
   }
-  if (!(((BigInt((m.execType ?? 0)) !== 7n) || (m?.tradePrevention !== undefined)))) {
+  if (!((((m.execType ?? 0) !== 7) || (m?.tradePrevention !== undefined)))) {
     out.push({ field: p, rule: "execution_report.prevention_requires_data", message: "TRADE_PREVENTION reports need trade_prevention" });
   }
 }
@@ -19470,25 +19470,25 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   if (!(((((!((m?.minQuantity !== undefined)) || !((m?.quantity !== undefined))) || !(p7.test((m.minQuantity ?? "")))) || !(p7.test((m.quantity ?? "")))) || (R.dcmp((m.minQuantity ?? ""), (m.quantity ?? "")) <= 0)))) {
     out.push({ field: p, rule: "order.min_quantity_within_quantity", message: "min_quantity must not exceed quantity" });
   }
-  if (!((!((m?.quoteQuantity !== undefined)) || (BigInt((m.orderType ?? 0)) === 1n)))) {
+  if (!((!((m?.quoteQuantity !== undefined)) || ((m.orderType ?? 0) === 1)))) {
     out.push({ field: p, rule: "order.quote_quantity_market_only", message: "quote_quantity is only allowed on MARKET orders" });
   }
-  if (!(((((BigInt((m.orderType ?? 0)) !== 2n) && (BigInt((m.orderType ?? 0)) !== 4n)) && (BigInt((m.orderType ?? 0)) !== 6n)) || (m?.price !== undefined)))) {
+  if (!((((((m.orderType ?? 0) !== 2) && ((m.orderType ?? 0) !== 4)) && ((m.orderType ?? 0) !== 6)) || (m?.price !== undefined)))) {
     out.push({ field: p, rule: "order.price_required_for_limit_types", message: "price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders" });
   }
-  if (!((((BigInt((m.orderType ?? 0)) !== 1n) && (BigInt((m.orderType ?? 0)) !== 3n)) || !((m?.price !== undefined))))) {
+  if (!(((((m.orderType ?? 0) !== 1) && ((m.orderType ?? 0) !== 3)) || !((m?.price !== undefined))))) {
     out.push({ field: p, rule: "order.market_has_no_price", message: "price must not be set for MARKET and STOP_MARKET orders" });
   }
-  if (!((((BigInt((m.orderType ?? 0)) < 3n) || (BigInt((m.orderType ?? 0)) > 6n)) || (m?.triggerPrice !== undefined)))) {
+  if (!(((((m.orderType ?? 0) < 3) || ((m.orderType ?? 0) > 6)) || (m?.triggerPrice !== undefined)))) {
     out.push({ field: p, rule: "order.trigger_required_for_stop_types", message: "trigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders" });
   }
-  if (!((((BigInt((m.orderType ?? 0)) !== 7n) && (BigInt((m.orderType ?? 0)) !== 8n)) || ((m?.trailingOffset !== undefined) && (BigInt((m.trailingOffsetType ?? 0)) !== 0n))))) {
+  if (!(((((m.orderType ?? 0) !== 7) && ((m.orderType ?? 0) !== 8)) || ((m?.trailingOffset !== undefined) && ((m.trailingOffsetType ?? 0) !== 0))))) {
     out.push({ field: p, rule: "order.trailing_offset_required", message: "trailing_offset and trailing_offset_type must be set for trailing stop orders" });
   }
-  if (!(((BigInt((m.orderType ?? 0)) !== 10n) || (m?.peg !== undefined)))) {
+  if (!((((m.orderType ?? 0) !== 10) || (m?.peg !== undefined)))) {
     out.push({ field: p, rule: "order.peg_required_for_pegged", message: "peg must be set for PEGGED orders" });
   }
-  if (!(((BigInt((m.timeInForce ?? 0)) === 4n) === (m?.expireTime !== undefined)))) {
+  if (!((((m.timeInForce ?? 0) === 4) === (m?.expireTime !== undefined)))) {
     out.push({ field: p, rule: "order.expire_time_iff_gtd", message: "expire_time must be set if and only if time_in_force is GTD" });
   }
   if (!((!((p7.test((m.filledQuantity ?? "")) && p7.test((m.quantity ?? "")))) || (!((m?.quantity !== undefined)) || (R.dcmp((m.filledQuantity ?? ""), (m.quantity ?? "")) <= 0))))) {
@@ -19500,13 +19500,13 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   if (!((!((p7.test((m.displayQuantity ?? "")) && p7.test((m.quantity ?? "")))) || ((!((m?.quantity !== undefined)) || !((m?.displayQuantity !== undefined))) || (R.dcmp((m.displayQuantity ?? ""), (m.quantity ?? "")) <= 0))))) {
     out.push({ field: p, rule: "order.display_within_quantity", message: "display_quantity must not exceed quantity" });
   }
-  if (!((!(p7.test((m.filledQuantity ?? ""))) || (((BigInt((m.status ?? 0)) !== 6n) && (BigInt((m.status ?? 0)) !== 7n)) || (R.dcmpInt((m.filledQuantity ?? ""), 0) > 0))))) {
+  if (!((!(p7.test((m.filledQuantity ?? ""))) || ((((m.status ?? 0) !== 6) && ((m.status ?? 0) !== 7)) || (R.dcmpInt((m.filledQuantity ?? ""), 0) > 0))))) {
     out.push({ field: p, rule: "order.filled_status_has_fills", message: "a FILLED or PARTIALLY_FILLED order must have filled_quantity > 0" });
   }
-  if (!((!(p7.test((m.leavesQuantity ?? ""))) || (((BigInt((m.status ?? 0)) !== 7n) || !((m?.leavesQuantity !== undefined))) || (R.dcmpInt((m.leavesQuantity ?? ""), 0) === 0))))) {
+  if (!((!(p7.test((m.leavesQuantity ?? ""))) || ((((m.status ?? 0) !== 7) || !((m?.leavesQuantity !== undefined))) || (R.dcmpInt((m.leavesQuantity ?? ""), 0) === 0))))) {
     out.push({ field: p, rule: "order.filled_status_no_leaves", message: "a FILLED order must have leaves_quantity 0 when leaves_quantity is set" });
   }
-  if (!((!((m?.venueOrderListId !== undefined)) || (BigInt((m.contingencyType ?? 0)) !== 0n)))) {
+  if (!((!((m?.venueOrderListId !== undefined)) || ((m.contingencyType ?? 0) !== 0)))) {
     out.push({ field: p, rule: "order.list_requires_contingency", message: "contingency_type must be set when venue_order_list_id is set" });
   }
 }
@@ -20507,7 +20507,7 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "etag", rule: "string.max_len", message: "must be at most 128 characters" });
     }
   }
-  if (!(((((BigInt((m.type ?? 0)) !== 2n) && (BigInt((m.type ?? 0)) !== 5n)) && (BigInt((m.type ?? 0)) !== 6n)) || (m?.chainId !== undefined)))) {
+  if (!((((((m.type ?? 0) !== 2) && ((m.type ?? 0) !== 5)) && ((m.type ?? 0) !== 6)) || (m?.chainId !== undefined)))) {
     out.push({ field: p, rule: "venue.onchain_requires_chain", message: "chain_id must be set for DEX, LENDING and DERIVATIVES_DEX venues" });
   }
   if (!((!((m?.parentVenueId !== undefined)) || ((m.parentVenueId ?? "") !== (m.venueId ?? ""))))) {
@@ -20695,7 +20695,7 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
   if (!((((m.externalAccountId ?? "") !== "") || (m?.walletAddress !== undefined)))) {
     out.push({ field: p, rule: "venue_account.external_identity_required", message: "at least one of external_account_id and wallet_address must be set" });
   }
-  if (!(((BigInt((m.accountType ?? 0)) !== 5n) || (m?.walletAddress !== undefined)))) {
+  if (!((((m.accountType ?? 0) !== 5) || (m?.walletAddress !== undefined)))) {
     out.push({ field: p, rule: "venue_account.wallet_requires_address", message: "wallet_address must be set when account_type is ACCOUNT_TYPE_WALLET" });
   }
   if (!((!((m?.parentAccountId !== undefined)) || ((m.parentAccountId ?? "") !== (m.accountId ?? ""))))) {
