@@ -349,7 +349,7 @@ def run_buf_curl(server: Server) -> Outcome:
 def print_report(
     servers: Sequence[str], executors: Sequence[str], cells: dict[tuple[str, str], Outcome], others: list[Outcome]
 ) -> bool:
-    columns = [(e, s) for e in executors for s in servers]
+    columns = [(e, s) for e in executors for s in servers if (e, s) in cells]
     width = max(16, *(len(f"{e} -> {s}") + 2 for e, s in columns))
     services = sorted({name for cell in cells.values() for name in cell.services})
     print()
@@ -386,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: python,go")
     parser.add_argument("--executors", default=",".join(EXECUTORS), help="comma-separated: python,go,typescript")
+    parser.add_argument(
+        "--cells",
+        default="",
+        help="comma-separated executor:server pairs to run instead of every executor against every server "
+        "(e.g. typescript:go,go:python); --servers/--executors are then taken from them",
+    )
     parser.add_argument("--service", action="append", default=[], help="only this suite (cqc-conformance --service)")
     parser.add_argument("--case", action="append", default=[], help="only cases matching this glob")
     parser.add_argument("--examples-server", default="go", help="the server the examples run against")
@@ -394,6 +400,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     servers = [s for s in args.servers.split(",") if s]
     executors = [e for e in args.executors.split(",") if e]
+    pairs: list[tuple[str, str]] | None = None
+    if args.cells:
+        try:
+            pairs = [(e, s) for e, s in (cell.split(":") for cell in args.cells.split(",") if cell)]
+        except ValueError:
+            parser.error(f"--cells takes executor:server pairs, not {args.cells!r}")
+        servers = [s for s in SERVERS if any(server == s for _, server in pairs)]
+        executors = [e for e in EXECUTORS if any(executor == e for executor, _ in pairs)]
     selection = [arg for s in args.service for arg in ("--service", s)] + [a for c in args.case for a in ("--case", c)]
     for name in servers:
         if name not in SERVERS:
@@ -433,7 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # server do not interfere.
         order = sorted(executors, key=lambda name: name != "typescript")
         jobs: list[Callable[[], Outcome]] = [
-            partial(run_cell, executor, server, selection) for executor in order for server in running.values()
+            partial(run_cell, executor, server, selection)
+            for executor in order
+            for name, server in running.items()
+            if pairs is None or (executor, name) in pairs
         ]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for outcome in pool.map(lambda job: job(), jobs):
