@@ -30,6 +30,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".build" / "release"
@@ -623,22 +624,57 @@ def go_module_hash(module: Path, prefix: str) -> str:
 
 
 def consumer_go(module: Path | None = None) -> None:
-    """A fresh module requiring the CQC module, replaced by the exported module files; tidy, vet, run."""
-    module = module or OUT / "go" / "module"
+    """A fresh module requiring the CQC module, replaced by the exported module files; tidy, vet, run.
+
+    With the default export (verify-go's copy of packages/go's tracked files), the consumer builds from
+    packages/go itself, whose compiled packages the Go build cache already holds (a copy elsewhere would
+    compile the whole generated tree again: Go's cache keys include the source directory), and then checks
+    that every file the build read from the CQC module (`go list -deps`: Go, embedded and module files) is in
+    the export, byte for byte: what a tag publishes is what was built."""
+    export = OUT / "go" / "module"
+    module = module or export
     if not (module / "go.mod").exists():
         raise ReleaseError(f"{module} has no go.mod: run `nox -s verify-go` first")
     version = package_version("go")
     assert version is not None
     go_directive = re.search(r"(?m)^go (\S+)$", (module / "go.mod").read_text())
+    source = ROOT / PACKAGES["go"].directory if module.resolve() == export.resolve() else module
     work = fresh(OUT / "go" / "consumer")
     shutil.copy(CONSUMERS / "go" / "main.go", work / "main.go")
     (work / "go.mod").write_text(
         f"module example.com/cqc-consumer\n\ngo {go_directive[1] if go_directive else '1.24'}\n\n"
-        f"require {GO_MODULE} v{version}\n\nreplace {GO_MODULE} => {module.resolve()}\n"
+        f"require {GO_MODULE} v{version}\n\nreplace {GO_MODULE} => {source.resolve()}\n"
     )
     run("go", "mod", "tidy", cwd=work, env=go_env(GOFLAGS="-mod=mod"))
     run("go", "vet", "./...", cwd=work, env=go_env())
     run("go", "run", ".", version, cwd=work, env=go_env())
+    if source != module:
+        listing = subprocess.run(
+            ["go", "list", "-deps", "-json=Module,Dir,GoFiles,EmbedFiles", "./..."],
+            cwd=work, env={**os.environ, **go_env()}, check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        used = {"go.mod", "go.sum"}
+        for package in _json_stream(listing):
+            if (package.get("Module") or {}).get("Path") != GO_MODULE:
+                continue
+            rel = Path(package["Dir"]).resolve().relative_to(source.resolve())
+            used.update((rel / name).as_posix() for name in package.get("GoFiles", []) + package.get("EmbedFiles", []))
+        missing = sorted(f for f in used if not (module / f).is_file() or sha256(module / f) != sha256(source / f))
+        if missing:
+            raise ReleaseError(f"the exported module lacks or differs in files the consumer build used: {missing[:10]}")
+        print(f"go consumer: the {len(used)} module files the build used are in the export, byte for byte")
+
+
+def _json_stream(text: str) -> list[dict[str, Any]]:
+    """The JSON values `go list -json` prints one after another."""
+    decoder, values, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        value, i = decoder.raw_decode(text, i)
+        values.append(value)
+    return values
 
 
 # --- workflows --------------------------------------------------------------------------------------------
