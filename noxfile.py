@@ -329,14 +329,15 @@ def test_go(session: nox.Session) -> None:
     with session.chdir(GO_PKG):
         session.run("go", "vet", "./...", external=True, env=_go_env())
         # The conformance corpus runs in the `conformance` session (tools/conformance.py, all three languages).
-        session.run("go", "test", "-count=1", "./...", *session.posargs, external=True, env=_go_env())
+        # -vet=off: `go vet` above ran every analyzer; go test's own vet subset would analyze every package again.
+        session.run("go", "test", "-vet=off", "-count=1", "./...", *session.posargs, external=True, env=_go_env())
     # examples/go/portfolio-server's test runs the Portfolio suite (cqc.conformance, from the shared Python
     # environment on PATH) against the example; required here, so that it never skips silently.
     _python_env(session)
     with session.chdir(ROOT / "examples" / "go"):
         session.run("go", "vet", "./...", external=True, env=_go_env())
         suite_required = {**_go_env(), "CQC_EXAMPLE_SUITE": "required"}
-        session.run("go", "test", "-count=1", "./...", external=True, env=suite_required)
+        session.run("go", "test", "-vet=off", "-count=1", "./...", external=True, env=suite_required)
 
 
 @nox.session(name="test-typescript", python=False)
@@ -364,13 +365,15 @@ TEST_LANE_B = ("test-go", "test-typescript", "interop", "events", "release-check
 
 
 def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
-    """Runs `sessions` as two `nox` processes (lane A, lane B), prints each lane's output when it ends (while they
-    run: `tail -f .build/lanes/A.log`), and fails when any session failed. CQC_TEST_SERIAL=1 runs them one after
-    the other in this process instead."""
+    """Runs `sessions` in two lanes at once (lane A, lane B; each session its own `nox` process, one after the
+    other in its lane), prints each lane's output when it ends (while they run: `tail -f .build/lanes/A.log`)
+    and the seconds each session took, and fails when any session failed. CQC_TEST_SERIAL=1 runs them one
+    after the other in this process instead."""
     if os.environ.get("CQC_TEST_SERIAL"):
         for name in sessions:
             session.notify(name)
         return
+    import threading
     import time
 
     lanes = {
@@ -378,26 +381,40 @@ def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
         "B": [name for name in sessions if name in TEST_LANE_B],
     }
     started = time.monotonic()
-    procs = {}
     (BUILD / "lanes").mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[tuple[str, int, float]]] = {lane: [] for lane in lanes}
+
+    def run_lane(lane: str) -> None:
+        with open(BUILD / "lanes" / f"{lane}.log", "w") as log:
+            for name in lanes[lane]:
+                begun = time.monotonic()
+                command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", name]
+                code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+                log.flush()
+                results[lane].append((name, code, time.monotonic() - begun))
+
+    threads = []
     for lane, names in lanes.items():
-        log = open(BUILD / "lanes" / f"{lane}.log", "w+")  # noqa: SIM115 (closed below); tail it to follow
-        command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--no-stop-on-first-error", "-s", *names]
         session.log(f"lane {lane}: {' '.join(names)}")
-        procs[lane] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log)
+        thread = threading.Thread(target=run_lane, args=(lane,))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
     failed = []
-    for lane, (proc, log) in procs.items():
-        code = proc.wait()
-        log.seek(0)
-        print(f"\n======== lane {lane} ({' '.join(lanes[lane])}): exit {code} ========", flush=True)
-        sys.stdout.write(log.read())
+    for lane, names in lanes.items():
+        code = max((c for _, c, _ in results[lane]), default=0)
+        print(f"\n======== lane {lane} ({' '.join(names)}): exit {code} ========", flush=True)
+        sys.stdout.write((BUILD / "lanes" / f"{lane}.log").read_text())
         sys.stdout.flush()
-        log.close()
-        if code != 0:
-            failed.append(lane)
+        failed += [name for name, c, _ in results[lane] if c != 0]
+    for lane in lanes:
+        total = sum(seconds for _, _, seconds in results[lane])
+        timings = ", ".join(f"{name} {seconds:.0f} s{'' if c == 0 else ' FAILED'}" for name, c, seconds in results[lane])
+        session.log(f"lane {lane} ({total:.0f} s): {timings}")
     session.log(f"both lanes finished in {time.monotonic() - started:.0f} s")
     if failed:
-        session.error(f"lane(s) {', '.join(failed)} failed: see the session summaries above")
+        session.error(f"session(s) failed: {', '.join(failed)} (see their output above)")
 
 
 @nox.session(python=False)
