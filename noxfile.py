@@ -362,6 +362,8 @@ def test_typescript(session: nox.Session) -> None:
 # changed files, atomically, and the shared environment and node_modules are installed under locks, so the other
 # lane never sees a half-written tree. Every other session goes to lane A.
 TEST_LANE_B = ("test-go", "test-typescript", "interop", "events", "release-check")
+# Arguments `nox -s test` gives a session (release-check: TypeScript built once, see release_check).
+TEST_SESSION_ARGS = {"release-check": ["quick"]}
 
 
 def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
@@ -389,6 +391,8 @@ def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
             for name in lanes[lane]:
                 begun = time.monotonic()
                 command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", name]
+                if TEST_SESSION_ARGS.get(name):
+                    command += ["--", *TEST_SESSION_ARGS[name]]
                 code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
                 log.flush()
                 results[lane].append((name, code, time.monotonic() - begun))
@@ -481,8 +485,11 @@ def verify_go(session: nox.Session) -> None:
 @nox.session(name="release-check", python=False)
 def release_check(session: nox.Session) -> None:
     """Builds every artifact, installs each into a fresh environment and runs the consumer smoke tests; checks
-    versions, changelogs and workflows. `nox -s release-check -- go` checks one language."""
-    langs = session.posargs or list(RELEASE_LANGS)
+    versions, changelogs and workflows. `nox -s release-check -- go` checks one language; with `quick` (what
+    `nox -s test` passes) the TypeScript package is packed as test-typescript built it, without the second build
+    that proves the build reproducible (the release workflows run `nox -s build-typescript`, which does)."""
+    quick = "quick" in session.posargs
+    langs = [arg for arg in session.posargs if arg != "quick"] or list(RELEASE_LANGS)
     _release_tools(session)
     _release_py(session, "versions")
     session.run("python", "-m", "unittest", "discover", "-s", "tools/tests", "-t", ".", "-q")
@@ -491,7 +498,11 @@ def release_check(session: nox.Session) -> None:
         if lang == "python":
             _release_py(session, "build-python")
         elif lang == "typescript":
-            build_typescript(session)
+            if quick:
+                _npm_ci(session)
+                _release_py(session, "build-typescript", "--once")
+            else:
+                build_typescript(session)
         elif lang == "go":
             _release_py(session, "verify-go")
         else:
@@ -602,6 +613,9 @@ def bench(session: nox.Session) -> None:
         # Validation (issue 11): generated validators vs @bufbuild/protovalidate vs decode, by message size.
         session.run("node", "--import", "tsx", "test/bench-validate.ts", external=True)
         # Decode (issue 11): fromBinary, CQC's fastFromBinary and decodeBinary vs protobufjs static code.
+        # protobufjs and its generator live in tools/bench/protobufjs (their own lock), installed for this only.
+        pbjs = ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(ROOT / "tools" / "bench" / "protobufjs")]
+        session.run(*pbjs, external=True)
         session.run("node", "--import", "tsx", "test/bench-decode.ts", "--json", str(out / "decode-typescript.json"), external=True)
     session.run("python", "tools/bench/report.py", str(out))
     # Events on a real nats-server: events/s published and consumed per language vs bytes of the same size.

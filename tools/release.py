@@ -764,7 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("major-bumped", help="exit 0 if every package's major version is greater than at REF")
     p.add_argument("ref")
     sub.add_parser("build-python", help="sdist + wheel, reproducibility, content checks, twine check --strict")
-    sub.add_parser("build-typescript", help="npm run build + npm pack, file-list and reproducibility checks")
+    build_ts = sub.add_parser("build-typescript", help="npm run build + npm pack, file-list and reproducibility checks")
+    build_ts.add_argument("--once", action="store_true", help="pack dist/ as built, without the second build")
     sub.add_parser("verify-go", help="go mod tidy -diff, go vet, go build; export the module files")
     p = sub.add_parser("consumer", help="consumer smoke test of a built artifact in a fresh environment")
     p.add_argument("lang", choices=PACKAGES)
@@ -792,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build-python":
             build_python()
         elif args.command == "build-typescript":
-            build_typescript()
+            build_typescript(twice=not args.once)
         elif args.command == "verify-go":
             verify_go()
         elif args.command == "consumer":

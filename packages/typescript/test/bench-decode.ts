@@ -22,7 +22,9 @@ import { files } from "../src/gen/files.js";
 import { messageSchema, registry } from "../src/registry.js";
 import { testdata } from "./corpus.js";
 
-const require = createRequire(import.meta.url);
+// protobufjs and protobufjs-cli live in tools/bench/protobufjs (installed by `nox -s bench`), not in this package:
+// make test does not need them.
+const require = createRequire(new URL("../../../tools/bench/protobufjs/package.json", import.meta.url));
 
 /** Keeps the optimiser from discarding the benchmarked calls' results. */
 export let sink: unknown;
