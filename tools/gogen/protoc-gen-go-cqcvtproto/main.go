@@ -225,6 +225,10 @@ func harden(src string, checkUTF8 bool, resets map[string][]string) (string, err
 	if err != nil {
 		return "", err
 	}
+	reused, err = copyingUnmarshal(reused)
+	if err != nil {
+		return "", err
+	}
 	result := strings.Join(reused, "\n")
 	if strings.Contains(result, "protohelpers.Skip(") {
 		return "", fmt.Errorf("a protohelpers.Skip call was not replaced")
@@ -240,6 +244,7 @@ func harden(src string, checkUTF8 bool, resets map[string][]string) (string, err
 		}
 		result = strings.Replace(result, imports, imports+added, 1)
 	}
+	result = dropUnusedImports(result)
 	result = version.ReplaceAllString(result, "// protoc-gen-go-vtproto version: "+vtprotoVersion()+
 		" (hardened by tools/gogen/protoc-gen-go-cqcvtproto)")
 	formatted, err := format.Source([]byte(result))
@@ -361,6 +366,49 @@ func reuseUnsafe(lines []string, resets map[string][]string) ([]string, error) {
 			"func (m *"+typ+") UnmarshalVTReuse(dAtA []byte, reuse bool) error {")
 		out = append(out, body...)
 		out = append(out, "\treturn nil", "}")
+		i = end
+	}
+	return out, nil
+}
+
+var aliasedImport = regexp.MustCompile(`(?m)^\t(\w+) "[^"]+"\n`)
+
+// dropUnusedImports removes the aliased imports nothing refers to any more (copyingUnmarshal removes the only
+// users of some, e.g. the well-known types the copying decoder allocated).
+func dropUnusedImports(src string) string {
+	for _, m := range aliasedImport.FindAllStringSubmatch(src, -1) {
+		if m[1] != "_" && !strings.Contains(strings.Replace(src, m[0], "", 1), m[1]+".") {
+			src = strings.Replace(src, m[0], "", 1)
+		}
+	}
+	return src
+}
+
+var copyingFunc = regexp.MustCompile(`^func \(m \*(\w+)\) UnmarshalVT\(dAtA \[\]byte\) error \{$`)
+
+// copyingUnmarshal replaces each generated UnmarshalVT (vtprotobuf's second decoder, which copies every string
+// and bytes field) by UnmarshalVTUnsafe on one private copy of the input: the same messages and errors (both
+// decoders carry the same edits), strings and bytes that never alias the caller's buffer, one allocation for
+// the copy instead of one per field, and about 40 % less generated code to compile.
+func copyingUnmarshal(lines []string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		m := copyingFunc.FindStringSubmatch(lines[i])
+		if m == nil {
+			out = append(out, lines[i])
+			continue
+		}
+		end := i + 1
+		for end < len(lines) && lines[end] != "}" {
+			end++
+		}
+		if end == len(lines) {
+			return nil, fmt.Errorf("%s.UnmarshalVT: no end", m[1])
+		}
+		out = append(out,
+			"func (m *"+m[1]+") UnmarshalVT(dAtA []byte) error {",
+			"\treturn m.UnmarshalVTUnsafe(append([]byte(nil), dAtA...)) // strings and bytes alias this private copy",
+			"}")
 		i = end
 	}
 	return out, nil
