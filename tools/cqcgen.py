@@ -339,7 +339,8 @@ def generate_jsonschema(deps: Path) -> None:
 
 
 # CQC's predefined string rules (proto/cqc/types/v1/rules.proto) that a JSON Schema can state exactly; the
-# plugin knows only buf.validate's own rules. Keys: extension field numbers in buf.validate.StringRules.
+# plugin knows only buf.validate's own rules. Keys: extension field numbers in buf.validate.StringRules. The
+# id and free-text patterns are the OpenAPI documents' (cqcopenapi.ULID, TEXT_FORBIDDEN): one spelling each.
 _ID_PREFIX = 80004
 _CQC_STRING_RULES: dict[int, dict[str, object]] = {
     80001: {"pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100, "not": {"pattern": r"^-0(\.0+)?$"}},
@@ -347,9 +348,8 @@ _CQC_STRING_RULES: dict[int, dict[str, object]] = {
     80003: {"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100, "not": {"pattern": r"^0(\.0+)?$"}},
     80020: {"pattern": r"^(0(\.[0-9]+)?|1(\.0+)?)$", "maxLength": 100},
     80021: {"pattern": r"^-?0(\.(0[0-9]*|10*))?$", "maxLength": 100, "not": {"pattern": r"^-0(\.0+)?$"}},
-    # cqc.text: no control characters but tab and line breaks, no bidirectional embedding/override/isolate
-    80040: {"not": {"pattern": r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]"}},
 }
+_TEXT = 80040  # cqc.text: no control characters but tab and line breaks, no bidirectional override/isolate
 
 
 def _wire_fields(data: bytes) -> list[tuple[int, int | bytes]]:
@@ -389,11 +389,15 @@ def _string_rule_keywords(field_rules: bytes) -> tuple[dict[str, object], str]:
     ("" the value itself, "items" repeated items, "values" map values)."""
     for number, value in _wire_fields(field_rules):
         if number == 14 and isinstance(value, bytes):  # FieldRules.string
+            import cqcopenapi  # tools/, as in generate_openapi
+
             keywords: dict[str, object] = {}
             for ext, ext_value in _wire_fields(value):
                 if ext == _ID_PREFIX and isinstance(ext_value, bytes) and ext_value:
                     prefix = ext_value.decode()
-                    keywords = {"pattern": f"^{re.escape(prefix)}_[0-7][0-9A-HJKMNP-TV-Z]{{25}}$"}
+                    keywords = {"pattern": f"^{re.escape(prefix)}_{cqcopenapi.ULID}$"}
+                elif ext == _TEXT and ext_value:
+                    keywords = {"not": {"pattern": cqcopenapi.TEXT_FORBIDDEN}}
                 elif ext in _CQC_STRING_RULES and ext_value:
                     keywords = dict(_CQC_STRING_RULES[ext])
             return keywords, ""
