@@ -594,7 +594,7 @@ func (m ID) MatchString(s string) bool {
 }
 
 // SortedAt evaluates a cqc.types.v1.SortedRule: the index of the first element of list out of order by
-// key, or -1. Each key is compared with the one before it as decimals (DCmp: exact, or CEL's doubles when
+// key, or -1. Each key is compared with the one before it as decimals (as DCmp: exact, or CEL's doubles when
 // Exact is false); a pair in which either key is not a decimal is not compared (the key's own field rule
 // reports it). Equal neighbours are out of order when strict.
 func SortedAt[E any](list []E, key func(E) string, descending, strict bool) int {
@@ -606,7 +606,7 @@ func SortedAt[E any](list []E, key func(E) string, descending, strict bool) int 
 			continue
 		}
 		if have {
-			c := DCmp(prev, k)
+			c := cmpDecimalKeys(prev, k)
 			if (descending && c < 0) || (!descending && c > 0) || (strict && c == 0) {
 				return i
 			}
@@ -617,6 +617,15 @@ func SortedAt[E any](list []E, key func(E) string, descending, strict bool) int 
 }
 
 var strictDecimal = Decimal{Signed: true, Strict: true}
+
+// cmpDecimalKeys is DCmp for two strings already known to be decimals (strictDecimal implies DCmp's plain
+// grammar), without checking their grammar again for every pair.
+func cmpDecimalKeys(a, b string) int {
+	if !Exact {
+		return fcmp(celDouble(a), celDouble(b))
+	}
+	return CmpDecimalStrings(a, b)
+}
 
 // AnyStem reports whether the ASCII-lower-cased text contains one of the stems: a necessary test the generated
 // code runs before a costly pattern (the credential rules' alternations of case-insensitive words).
