@@ -1189,9 +1189,9 @@ class MessageEmitter:
     def new_compiler(self) -> Compiler:
         return Compiler(self.module)
 
-    def sorted_rules(self, desc: Any) -> list[tuple[Any, Any, Any, str | None]]:
+    def sorted_rules(self, desc: Any) -> list[tuple[Any, Any, Any, str | None, bool]]:
         """The message's typed sorted relations (cqc.types.v1.SortedRule), checked and with `when` compiled:
-        [(rule, repeated field, key field of the elements, condition code or None)]."""
+        [(rule, repeated field, key field of the elements, condition code or None, descending)]."""
         from cqc.types.v1 import rules_pb2
 
         found = []
@@ -1215,7 +1215,7 @@ class MessageEmitter:
             if rule.when:
                 try:
                     cond, ty, _const = self.new_compiler().compile(
-                        Parser(rule.when).parse(), {"this": (self.this_code(), T("msg", desc=desc))}
+                        Parser(rule.when).parse(), {"this": ("m", T("msg", desc=desc))}
                     )
                 except (CelError, KeyError, ValueError, IndexError, TypeError) as error:
                     self.errors.append(f"{where}: when: {error}")
@@ -1223,24 +1223,17 @@ class MessageEmitter:
                 if ty.kind != "bool":
                     self.errors.append(f"{where}: when must be a bool, not {ty.kind}")
                     continue
-            found.append((rule, fd, kfd, cond))
+            found.append((rule, fd, kfd, cond, rule.order == rules_pb2.SORT_ORDER_DESCENDING))
         return found
 
-    @staticmethod
-    def this_code() -> str:
-        return "m"
-
     def emit_sorted(self, desc: Any, lines: list[str]) -> None:
-        from cqc.types.v1 import rules_pb2
-
-        for rule, fd, kfd, cond in self.sorted_rules(desc):
-            desc_order = rule.order == rules_pb2.SORT_ORDER_DESCENDING
+        for rule, fd, kfd, cond, descending in self.sorted_rules(desc):
             ind = "    "
             if cond is not None:
                 lines.append(f"    if {cond}:")
                 ind = "        "
             keys = Compiler.column(f"_L_{fd.name}", "get", kfd.name)
-            lines.append(f"{ind}_i = _sorted_at({keys}, {desc_order}, {bool(rule.strict)})")
+            lines.append(f"{ind}_i = _sorted_at({keys}, {descending}, {bool(rule.strict)})")
             lines.append(f"{ind}if _i >= 0:")
             lines.append(f'{ind}    out.append((f"{{q}}{fd.name}[{{_i}}].{kfd.name}", {rule.id!r}, {rule.message!r}))')
 
@@ -1633,7 +1626,7 @@ class MessageEmitter:
         rule_cse = self.rule_cse  # kept while the field checks are emitted (they set some of the locals)
         sorted_lines: list[str] = []
         self.emit_sorted(desc, sorted_lines)
-        walked_lists = lists | {fd.name for _rule, fd, _kfd, _cond in self.sorted_rules(desc)}
+        walked_lists = lists | {fd.name for _rule, fd, _kfd, _cond, _descending in self.sorted_rules(desc)}
         listed: set[str] = set()  # the lists made at the top level of the field checks
         field_reads: set[tuple[str, str]] = set()  # the locals of the message rules set by the field checks
         for fd in desc.fields:

@@ -498,10 +498,8 @@ class GoEmitter(MessageEmitter):
         return GoCompiler(self.module, self.imports)
 
     def emit_sorted(self, desc: Any, lines: list[str]) -> None:
-        from cqc.types.v1 import rules_pb2
-
-        for rule, fd, kfd, cond in self.sorted_rules(desc):
-            descending = "true" if rule.order == rules_pb2.SORT_ORDER_DESCENDING else "false"
+        for rule, fd, kfd, cond, is_descending in self.sorted_rules(desc):
+            descending = "true" if is_descending else "false"
             strict = "true" if rule.strict else "false"
             elem = self.imports.message(fd.message_type)
             ind = "\t"

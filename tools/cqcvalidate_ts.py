@@ -441,10 +441,8 @@ class TsEmitter(MessageEmitter):
         return TsCompiler(self.module)
 
     def emit_sorted(self, desc: Any, lines: list[str]) -> None:
-        from cqc.types.v1 import rules_pb2
-
-        for rule, fd, kfd, cond in self.sorted_rules(desc):
-            descending = "true" if rule.order == rules_pb2.SORT_ORDER_DESCENDING else "false"
+        for rule, fd, kfd, cond, is_descending in self.sorted_rules(desc):
+            descending = "true" if is_descending else "false"
             strict = "true" if rule.strict else "false"
             ind = "  "
             if cond is not None:
