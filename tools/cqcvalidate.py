@@ -1160,6 +1160,7 @@ class MessageEmitter:
         self.functions: dict[str, list[str]] = {}
         self.pending: list[Any] = []
         self.errors: list[str] = []
+        self._sorted: dict[str, list[tuple[Any, Any, Any, str | None, bool]]] = {}  # see sorted_rules
         # Python message rules: field reads and has() of `this` (counted), and those read once into locals
         self.rule_refs: dict[tuple[str, str], int] = {}
         self.rule_cse: set[tuple[str, str]] = set()
@@ -1191,10 +1192,15 @@ class MessageEmitter:
 
     def sorted_rules(self, desc: Any) -> list[tuple[Any, Any, Any, str | None, bool]]:
         """The message's typed sorted relations (cqc.types.v1.SortedRule), checked and with `when` compiled:
-        [(rule, repeated field, key field of the elements, condition code or None, descending)]."""
+        [(rule, repeated field, key field of the elements, condition code or None, descending)]. Worked out once
+        per message (emit_message asks more than once), so a bad rule is reported once."""
         from cqc.types.v1 import rules_pb2
 
-        found = []
+        cached = self._sorted.get(desc.full_name)
+        if cached is not None:
+            return cached
+        found: list[tuple[Any, Any, Any, str | None, bool]] = []
+        self._sorted[desc.full_name] = found
         for rule in desc.GetOptions().Extensions[rules_pb2.sorted]:
             where = f"{desc.full_name} [{rule.id or '?'}]"
             fd = desc.fields_by_name.get(rule.field)
