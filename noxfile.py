@@ -478,10 +478,11 @@ def build_python(session: nox.Session) -> None:
 
 
 @nox.session(name="build-typescript", python=False)
-def build_typescript(session: nox.Session) -> None:
-    """npm pack into .build/release/typescript: only dist/ JS + .d.ts, reproducible."""
+def build_typescript(session: nox.Session, once: bool = False) -> None:
+    """npm pack into .build/release/typescript: only dist/ JS + .d.ts, reproducible (built twice and compared;
+    `once`, from release-check's quick mode: packed as built)."""
     _npm_ci(session)
-    _release_py(session, "build-typescript")
+    _release_py(session, "build-typescript", *(["--once"] if once else []))
 
 
 @nox.session(name="verify-go", python=False)
@@ -506,11 +507,7 @@ def release_check(session: nox.Session) -> None:
         if lang == "python":
             _release_py(session, "build-python")
         elif lang == "typescript":
-            if quick:
-                _npm_ci(session)
-                _release_py(session, "build-typescript", "--once")
-            else:
-                build_typescript(session)
+            build_typescript(session, once=quick)
         elif lang == "go":
             _release_py(session, "verify-go")
         else:
